@@ -37,13 +37,13 @@ def load(path: Path | str = PARAMS_FILE) -> dict[str, Any]:
 
 def validate(raw: dict[str, Any]) -> dict[str, Any]:
     params = dict(raw)
-    for section in ("scrape", "dedup", "prepare", "train", "evaluate"):
+    for section in ("scrape", "dedup", "prepare", "ladder", "train", "res", "evaluate"):
         value = params.get(section, {})
         if not isinstance(value, dict):
             raise ParamError(section, f"expected a mapping, got {type(value).__name__}")
         params[section] = dict(value)
     _validate_scrape(params["scrape"])
-    _validate_train(params["train"])
+    _validate_ladder(params["ladder"])
     return params
 
 
@@ -123,11 +123,10 @@ def _validate_scrape(scrape: dict) -> None:
     get(scrape, "min_side", "scrape", int, 32, minimum=1)
 
 
-def ladder(train: dict) -> list[tuple[int, int | None]]:
+def _chain(base: int, grow: dict[int, int]) -> list[tuple[int, int | None]]:
     """The resolution ladder as (size, from_size) in training order; base first."""
-    base = train["base"]
     order = [(base, None)]
-    pending = dict(train["grow"])
+    pending = dict(grow)
     while pending:
         prev = order[-1][0]
         nxt = [s for s, f in pending.items() if f == prev]
@@ -137,30 +136,30 @@ def ladder(train: dict) -> list[tuple[int, int | None]]:
                              f"starts from {pending[bad]}, which is not trained "
                              f"(ladder so far: {', '.join(str(s) for s, _ in order)})")
         if len(nxt) > 1:
-            raise ParamError(f"train.grow.{max(nxt)}", f"two resolutions grow from {prev}: {sorted(nxt)}")
+            raise ParamError(f"ladder.grow.{max(nxt)}", f"two resolutions grow from {prev}: {sorted(nxt)}")
         size = nxt[0]
         order.append((size, prev))
         del pending[size]
     return order
 
 
-def _validate_train(train: dict) -> None:
-    base = get(train, "base", "train", int)
-    int_key(base, "train.base")
-    grow_raw = train.get("grow") or {}
+def _validate_ladder(ladder: dict) -> None:
+    base = get(ladder, "base", "ladder", int)
+    int_key(base, "ladder.base")
+    grow_raw = ladder.get("grow") or {}
     if not isinstance(grow_raw, dict):
-        raise ParamError("train.grow", "expected a mapping {size: from_size}, e.g. {64: 32}")
+        raise ParamError("ladder.grow", "expected a mapping {size: from_size}, e.g. {64: 32}")
     grow = {}
     for k, v in grow_raw.items():
-        size = int_key(k, f"train.grow.{k}")
-        frm = int_key(v, f"train.grow.{k}")
+        size = int_key(k, f"ladder.grow.{k}")
+        frm = int_key(v, f"ladder.grow.{k}")
         if size != 2 * frm:
-            raise ParamError(f"train.grow.{k}", f"{size} must be twice the resolution it grows from ({frm})")
+            raise ParamError(f"ladder.grow.{k}", f"{size} must be twice the resolution it grows from ({frm})")
         grow[size] = frm
-    train["grow"] = grow
-    train["ladder"] = ladder(train)
+    ladder["grow"] = grow
+    ladder["order"] = _chain(base, grow)
 
 
 def sizes(params: dict) -> list[int]:
     """Every training resolution, in ladder order."""
-    return [s for s, _ in params["train"]["ladder"]]
+    return [s for s, _ in params["ladder"]["order"]]
