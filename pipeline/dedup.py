@@ -1,0 +1,135 @@
+"""Stage ``dedup``: group near-duplicate raw images and keep the best copy of each group.
+
+Reads ``data/raw/manifest.csv`` and the images; writes ``data/unique/``:
+``manifest.csv`` (one row per raw image), ``duplicates.csv`` (each dropped image
+with the kept one and their distances) and ``contact_sheet.png`` (largest groups).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from pipeline import params as P
+from pipeline.fsutil import atomic_path, write_csv
+from pipeline.images import dedup as D
+from pipeline.images.load import open_rgb
+from pipeline.images.parallel import imap
+from pipeline.images.sheet import grid, label, thumbnail
+
+RAW = Path("data/raw")
+OUT = Path("data/unique")
+MANIFEST_COLUMNS = ["file", "sha256", "group", "kept", "reason", "phash", "colour",
+                    "content_width", "content_height", "width", "height", "bytes", "mime", "source"]
+DUPLICATE_COLUMNS = ["file", "sha256", "kept_file", "kept_sha256", "group", "hash_dist", "colour_dist"]
+LOSSLESS = {"image/png", "image/bmp", "image/tiff", "image/x-portable-anymap"}
+SHEET_GROUPS = 12      # contact sheet: this many largest groups
+SHEET_PER_ROW = 8
+SHEET_TILE = 96
+
+
+def settings(params: dict) -> D.Rule:
+    """The matching rule from ``params['dedup']`` (errors name the key)."""
+    cfg = params["dedup"]
+    default = D.Rule()
+    hash_bits = P.get(cfg, "hash_bits", "dedup", int, default.hash_bits, minimum=0)
+    if hash_bits > 63:
+        raise P.ParamError("dedup.hash_bits", f"must be <= 63 (of 64 pHash bits), got {hash_bits}")
+    colour = P.get(cfg, "colour", "dedup", float, default.colour, minimum=0)
+    trim_tol = P.get(cfg, "trim_tol", "dedup", float, default.trim_tol, minimum=0)
+    trim_max = P.get(cfg, "trim_max", "dedup", float, default.trim_max, minimum=0)
+    if trim_max >= 0.5:
+        raise P.ParamError("dedup.trim_max", f"must be < 0.5 (share of a side), got {trim_max}")
+    return D.Rule(hash_bits, colour, trim_tol, trim_max)
+
+
+def _fingerprint_file(job: tuple[str, D.Rule]):
+    path, rule = job
+    image, _ = open_rgb(path)
+    return D.fingerprint(image, rule)
+
+
+def choose_kept(rows: pd.DataFrame, groups: np.ndarray) -> np.ndarray:
+    """Index of the kept row for every group: most content pixels, then least compressed.
+
+    "Least compressed" is a lossless format first, then the most bytes per pixel;
+    the sha256 breaks the last ties so the choice never depends on input order.
+    """
+    pixels = rows["content_width"].to_numpy(np.int64) * rows["content_height"].to_numpy(np.int64)
+    bpp = rows["bytes"].to_numpy(float) / np.maximum(rows["width"].to_numpy(float) * rows["height"].to_numpy(float), 1)
+    lossless = rows["mime"].isin(LOSSLESS).to_numpy()
+    # lexsort: last key is primary
+    order = np.lexsort((rows["sha256"].to_numpy(), -bpp, ~lossless, -pixels, groups))
+    first = np.unique(groups[order], return_index=True)[1]
+    return order[first]
+
+
+def run(raw: Path, out: Path, rule: D.Rule, workers: int = 0) -> pd.DataFrame:
+    """Deduplicate the store under ``raw`` into ``out``; return the unique manifest."""
+    rows = pd.read_csv(raw / "manifest.csv", dtype={"sha256": str, "file": str}, keep_default_na=False)
+    if rows.empty:
+        raise SystemExit(f"dedup: {raw / 'manifest.csv'} lists no images")
+    jobs = [(str(raw / f), rule) for f in rows["file"]]
+    fps = D.Fingerprints.from_rows(list(imap(_fingerprint_file, jobs, workers=workers, desc="dedup: hashing")))
+    groups = D.group(fps, rule)
+
+    rows = rows.copy()
+    rows["content_width"], rows["content_height"] = fps.content[:, 0], fps.content[:, 1]
+    rows["group"] = groups
+    kept_idx = choose_kept(rows, groups)
+    kept_of_group = np.empty(groups.max() + 1, np.int64)
+    kept_of_group[groups[kept_idx]] = kept_idx
+    kept = np.zeros(len(rows), bool)
+    kept[kept_idx] = True
+    sizes = np.bincount(groups)
+    rows["kept"] = kept.astype(int)
+    rows["reason"] = np.where(~kept, "duplicate", np.where(sizes[groups] > 1, "best-of-group", "unique"))
+    rows["phash"] = [D.phash_hex(c) for c in fps.phash]
+    rows["colour"] = [D.colour_hex(v) for v in fps.colour]
+
+    dropped = np.flatnonzero(~kept)
+    ref = kept_of_group[groups[dropped]]
+    dup_rows = [{"file": rows["file"].iat[d], "sha256": rows["sha256"].iat[d],
+                 "kept_file": rows["file"].iat[k], "kept_sha256": rows["sha256"].iat[k],
+                 "group": int(groups[d]),
+                 "hash_dist": int(np.bitwise_count(fps.phash[d] ^ fps.phash[k])),
+                 "colour_dist": round(float(np.sqrt(np.mean((fps.colour[d] - fps.colour[k]) ** 2))), 4)}
+                for d, k in zip(dropped, ref)]
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(out / "manifest.csv", rows.to_dict("records"), MANIFEST_COLUMNS)
+    write_csv(out / "duplicates.csv", dup_rows, DUPLICATE_COLUMNS)
+    contact_sheet(raw, rows, out / "contact_sheet.png")
+    return rows
+
+
+def contact_sheet(raw: Path, rows: pd.DataFrame, path: Path) -> None:
+    """PNG of the largest groups, one per row: the kept copy framed green, dropped ones red."""
+    sizes = rows.groupby("group").size()
+    largest = sizes[sizes > 1].sort_values(ascending=False, kind="stable").index[:SHEET_GROUPS]
+    strips = []
+    width = SHEET_PER_ROW * SHEET_TILE
+    for g in largest:
+        members = rows[rows["group"] == g].sort_values("kept", ascending=False, kind="stable")
+        tiles = [thumbnail(open_rgb(raw / f)[0], SHEET_TILE, (0, 170, 0) if k else (200, 0, 0))
+                 for f, k in zip(members["file"][:SHEET_PER_ROW], members["kept"][:SHEET_PER_ROW])]
+        strip = np.full((SHEET_TILE, width, 3), 255, np.uint8)
+        strip[:, :len(tiles) * SHEET_TILE] = np.concatenate(tiles, axis=1)
+        strips.append(label(strip, f"group {g}: {len(members)} images, kept {members['file'].iat[0]}"))
+    if not strips:
+        strips = [label(np.full((SHEET_TILE, width, 3), 255, np.uint8), "no near-duplicate groups found")]
+    with atomic_path(path) as tmp:
+        Image.fromarray(grid(strips, cols=1, pad=4)).save(tmp, format="PNG")
+
+
+def main() -> None:
+    rows = run(RAW, OUT, settings(P.load()))
+    n_groups = rows["group"].nunique()
+    print(f"dedup: {len(rows)} images -> {int(rows['kept'].sum())} kept in {n_groups} groups "
+          f"({int((rows['kept'] == 0).sum())} near-duplicates dropped) -> {OUT}/manifest.csv")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""Near-duplicate detection for images: fingerprints, a matching rule, grouping and lookup.
+
+No DVC or params.yaml here: arguments in, values out. The public API::
+
+    Rule(hash_bits: int = 6, colour: float = 0.12, trim_tol: float = 10.0, trim_max: float = 0.2)
+        Thresholds: two images are copies when their pHash Hamming distance is
+        <= hash_bits AND their colour-thumbnail distance is <= colour.
+    Fingerprints(phash: np.ndarray[uint64] (N,), colour: np.ndarray[float32] (N, D),
+                 content: np.ndarray[int64] (N, 2))
+        One row per image; ``content`` is the (width, height) left after trimming borders.
+        ``len(fps)``, ``fps[idx]`` (index/slice/mask), ``Fingerprints.concat([...])``.
+    fingerprint(image, rule=Rule()) -> tuple[int, np.ndarray, tuple[int, int]]
+        One image (PIL.Image or uint8 HxWx3 / HxW array) -> (phash, colour vector, content size).
+    fingerprints(images, rule=Rule()) -> Fingerprints
+        Many images (an iterable of PIL images or uint8 arrays, or an (N, H, W, 3) array).
+    pairs(fps, rule=Rule()) -> (i, j, hash_dist, colour_dist)
+        Every matching pair i < j, as four aligned arrays, sorted by (i, j).
+    group(fps, rule=Rule()) -> np.ndarray[int64] (N,)
+        Group id of every image: connected components of ``pairs``; ids are
+        0, 1, 2, ... in order of each group's first member.
+    match(query_fps, ref_fps, rule=Rule()) -> np.ndarray[int64] (len(query),)
+        For each query, the index of the closest matching reference (smallest
+        colour distance among those within both thresholds), or -1.
+    hamming_pairs(a, max_dist, b=None) -> (i, j, dist)
+        Sub-quadratic search for 64-bit codes within ``max_dist`` (multi-index
+        hashing); with ``b=None`` pairs within ``a`` with i < j, else a[i] ~ b[j].
+    phash_hex(code) -> str ; colour_hex(vector) -> str    (manifest forms of the two values)
+    trim_border(rgb: np.ndarray, tol, max_frac) -> (top, bottom, left, right)
+        The box of ``rgb`` left after cutting a uniform border / letterbox.
+
+Why two tests: a grey-level pHash sees layout but not colour, so two colour-field
+paintings sharing a layout in other colours collide; the colour thumbnail (after
+removing global brightness/contrast) separates them. Borders are trimmed before
+either is computed, so letterboxed copies hash like the original.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import imagehash
+import numpy as np
+from PIL import Image
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+COLOUR_SIDE = 8        # colour thumbnail is COLOUR_SIDE x COLOUR_SIDE RGB
+WORK_SIDE = 256        # images are reduced to at most this side before hashing (speed)
+CHUNKS = 4             # multi-index hashing: 64-bit codes split into 4 x 16-bit chunks
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Thresholds of the "same artwork" decision (defaults measured by benchmarks/dedup_quality.py)."""
+
+    hash_bits: int = 6        # max pHash Hamming distance (of 64 bits)
+    colour: float = 0.12      # max RMS distance of normalised colour thumbnails
+    trim_tol: float = 10.0    # a border line's pixels lie within this RGB distance of the border colour
+    trim_max: float = 0.2     # never trim more than this share of a side
+
+    def __post_init__(self):
+        if not 0 <= self.hash_bits <= 63:
+            raise ValueError(f"hash_bits must be in 0..63, got {self.hash_bits}")
+        if self.colour < 0:
+            raise ValueError(f"colour must be >= 0, got {self.colour}")
+        if not 0 <= self.trim_max < 0.5:
+            raise ValueError(f"trim_max must be in [0, 0.5), got {self.trim_max}")
+
+
+@dataclass
+class Fingerprints:
+    phash: np.ndarray    # (N,) uint64
+    colour: np.ndarray   # (N, D) float32
+    content: np.ndarray  # (N, 2) int64: width, height after trimming
+
+    def __len__(self) -> int:
+        return len(self.phash)
+
+    def __getitem__(self, idx) -> "Fingerprints":
+        return Fingerprints(self.phash[idx], self.colour[idx], self.content[idx])
+
+    @staticmethod
+    def concat(parts: Sequence["Fingerprints"]) -> "Fingerprints":
+        return Fingerprints(np.concatenate([p.phash for p in parts]),
+                            np.concatenate([p.colour for p in parts]),
+                            np.concatenate([p.content for p in parts]))
+
+    @staticmethod
+    def from_rows(rows: Sequence[tuple[int, np.ndarray, tuple[int, int]]]) -> "Fingerprints":
+        d = COLOUR_SIDE * COLOUR_SIDE * 3
+        return Fingerprints(np.array([r[0] for r in rows], np.uint64),
+                            np.array([r[1] for r in rows], np.float32).reshape(len(rows), d),
+                            np.array([r[2] for r in rows], np.int64).reshape(len(rows), 2))
+
+
+# ---------------------------------------------------------------- one image
+
+def _as_rgb_array(image) -> np.ndarray:
+    if isinstance(image, Image.Image):
+        if max(image.size) > WORK_SIDE:
+            image = image.copy()
+            image.draft("RGB", (WORK_SIDE, WORK_SIDE))  # cheap JPEG DCT scaling when possible
+            image.thumbnail((WORK_SIDE, WORK_SIDE), Image.BOX)
+        return np.asarray(image.convert("RGB"))
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise ValueError(f"expected an HxWx3 image, got shape {a.shape}")
+    a = a[..., :3]
+    if a.dtype != np.uint8:
+        raise ValueError(f"expected uint8 pixels, got {a.dtype}")
+    if max(a.shape[:2]) > WORK_SIDE:
+        im = Image.fromarray(a)
+        im.thumbnail((WORK_SIDE, WORK_SIDE), Image.BOX)
+        a = np.asarray(im)
+    return a
+
+
+def _uniform_lines(rgb: np.ndarray, colour: np.ndarray, tol: float) -> np.ndarray:
+    """For each row of ``rgb`` (lines along axis 1): True if nearly all pixels are ``colour``."""
+    dist = np.abs(rgb.astype(np.float32) - colour).max(axis=2)
+    return np.mean(dist <= tol, axis=1) >= 0.97
+
+
+def trim_border(rgb: np.ndarray, tol: float = 10.0, max_frac: float = 0.2) -> tuple[int, int, int, int]:
+    """Return (top, bottom, left, right) of ``rgb`` without a uniform border or letterbox.
+
+    Each side is trimmed while its outermost lines are nearly all (97 %) within
+    ``tol`` of that side's border colour (the median of its outermost line), at
+    most ``max_frac`` of the side. Written by hand: Pillow's getbbox only trims
+    exact zeros, and JPEG ringing makes borders inexact.
+    """
+    h, w = rgb.shape[:2]
+    cut = {}
+    for side, lines in (("top", rgb), ("bottom", rgb[::-1]),
+                        ("left", rgb.transpose(1, 0, 2)), ("right", rgb.transpose(1, 0, 2)[::-1])):
+        limit = int(max_frac * len(lines))
+        if limit == 0:
+            cut[side] = 0
+            continue
+        colour = np.median(lines[0], axis=0).astype(np.float32)
+        uniform = _uniform_lines(lines[:limit], colour, tol)
+        n = int(np.argmin(uniform)) if not uniform.all() else limit
+        cut[side] = n
+    top, bottom, left, right = cut["top"], h - cut["bottom"], cut["left"], w - cut["right"]
+    if bottom - top < 8 or right - left < 8:   # a blank image: keep it whole
+        return 0, h, 0, w
+    return top, bottom, left, right
+
+
+def _colour_vector(rgb: np.ndarray) -> np.ndarray:
+    """8x8 RGB thumbnail with global brightness/contrast removed (one gain for all channels)."""
+    thumb = np.asarray(Image.fromarray(rgb).resize((COLOUR_SIDE, COLOUR_SIDE), Image.BOX), np.float32)
+    v = thumb.reshape(-1)
+    # A floor on the spread keeps flat images from amplifying noise.
+    return (v - v.mean()) / max(float(v.std()), 16.0)
+
+
+def fingerprint(image, rule: Rule = Rule()) -> tuple[int, np.ndarray, tuple[int, int]]:
+    """(phash as int, colour vector, (content width, content height)) of one image."""
+    full_size = image.size if isinstance(image, Image.Image) else np.asarray(image).shape[1::-1]
+    rgb = _as_rgb_array(image)
+    top, bottom, left, right = trim_border(rgb, rule.trim_tol, rule.trim_max)
+    core = np.ascontiguousarray(rgb[top:bottom, left:right])
+    ph = imagehash.phash(Image.fromarray(core))
+    code = int.from_bytes(np.packbits(ph.hash.reshape(-1)).tobytes(), "big")
+    scale_w, scale_h = full_size[0] / rgb.shape[1], full_size[1] / rgb.shape[0]
+    content = (round((right - left) * scale_w), round((bottom - top) * scale_h))
+    return code, _colour_vector(core), content
+
+
+def fingerprints(images: Iterable, rule: Rule = Rule()) -> Fingerprints:
+    """Fingerprints of many images (PIL images, uint8 arrays, or one (N, H, W, 3) array)."""
+    return Fingerprints.from_rows([fingerprint(im, rule) for im in images])
+
+
+def phash_hex(code: int) -> str:
+    """The 64-bit pHash as 16 hex digits (imagehash's string form)."""
+    return f"{int(code):016x}"
+
+
+def colour_hex(vector: np.ndarray) -> str:
+    """A colour vector as hex, quantised to one signed byte per value (for manifests)."""
+    return np.clip(np.rint(np.asarray(vector) * 32), -128, 127).astype(np.int8).tobytes().hex()
+
+
+# ---------------------------------------------------------------- search
+
+def _popcount(x: np.ndarray) -> np.ndarray:
+    return np.bitwise_count(x).astype(np.int64)
+
+
+def hamming_pairs(a: np.ndarray, max_dist: int, b: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All (i, j, dist) with popcount(a[i] ^ b[j]) <= max_dist, by multi-index hashing.
+
+    Split the 64-bit codes into 4 chunks of 16 bits: two codes within ``max_dist``
+    agree within ``max_dist // 4`` bits on at least one chunk (pigeonhole). For
+    each chunk and each flip pattern of that many bits, look up the codes whose
+    chunk equals the flipped one in a 65,536-entry table, then check the full
+    distance. Cost grows with the candidates, not with N^2. Hand-written because
+    no kept library does Hamming range search (BK-tree packages are pure Python
+    and visit most of the tree at radius 10).
+    With ``b=None`` the pairs are within ``a`` with i < j.
+    """
+    a = np.ascontiguousarray(a, np.uint64)
+    same = b is None
+    b = a if same else np.ascontiguousarray(b, np.uint64)
+    radius = max_dist // CHUNKS
+    flips = _flip_masks(16, radius)
+    found_i, found_j = [], []
+    for c in range(CHUNKS):
+        shift = np.uint64(16 * c)
+        qa = ((a >> shift) & np.uint64(0xFFFF)).astype(np.int64)
+        rb = ((b >> shift) & np.uint64(0xFFFF)).astype(np.int64)
+        order = np.argsort(rb, kind="stable")
+        counts = np.bincount(rb, minlength=1 << 16)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        for flip in flips:
+            key = qa ^ flip
+            n = counts[key]
+            total = int(n.sum())
+            if total == 0:
+                continue
+            qi = np.repeat(np.arange(len(a)), n)
+            offset = np.arange(total) - np.repeat(np.cumsum(n) - n, n)
+            rj = order[starts[key][qi] + offset]
+            keep = _popcount(a[qi] ^ b[rj]) <= max_dist
+            if same:
+                keep &= qi < rj
+            found_i.append(qi[keep])
+            found_j.append(rj[keep])
+    if not found_i:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
+    pair = np.unique(np.concatenate(found_i) * len(b) + np.concatenate(found_j))
+    i, j = pair // len(b), pair % len(b)
+    return i, j, _popcount(a[i] ^ b[j])
+
+
+def _flip_masks(bits: int, radius: int) -> np.ndarray:
+    """Every ``bits``-bit integer with at most ``radius`` bits set."""
+    masks = np.arange(1 << bits)
+    return masks[np.bitwise_count(masks.astype(np.uint64)) <= radius].astype(np.int64)
+
+
+def _colour_dist(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.mean((x - y) ** 2, axis=1))
+
+
+def pairs(fps: Fingerprints, rule: Rule = Rule()) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair i < j judged the same artwork: (i, j, hash distance, colour distance)."""
+    i, j, hd = hamming_pairs(fps.phash, rule.hash_bits)
+    cd = _colour_dist(fps.colour[i], fps.colour[j])
+    keep = cd <= rule.colour
+    return i[keep], j[keep], hd[keep], cd[keep]
+
+
+def group(fps: Fingerprints, rule: Rule = Rule()) -> np.ndarray:
+    """Group id per image (connected components of matching pairs), numbered by first member."""
+    n = len(fps)
+    i, j, _, _ = pairs(fps, rule)
+    graph = coo_matrix((np.ones(len(i), np.int8), (i, j)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    # renumber 0, 1, 2 ... in order of first appearance so ids do not depend on scipy's order
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.argsort(np.argsort(first))
+    return rank[inverse].astype(np.int64)
+
+
+def match(query: Fingerprints, ref: Fingerprints, rule: Rule = Rule()) -> np.ndarray:
+    """Index of the closest matching reference for each query, or -1 when none matches."""
+    out = np.full(len(query), -1, np.int64)
+    if len(query) == 0 or len(ref) == 0:
+        return out
+    i, j, _ = hamming_pairs(query.phash, rule.hash_bits, ref.phash)
+    cd = _colour_dist(query.colour[i], ref.colour[j])
+    keep = cd <= rule.colour
+    i, j, cd = i[keep], j[keep], cd[keep]
+    order = np.lexsort((j, cd, i))     # per query: smallest colour distance first
+    i, j = i[order], j[order]
+    first = np.unique(i, return_index=True)[1]
+    out[i[first]] = j[first]
+    return out

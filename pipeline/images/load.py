@@ -1,0 +1,68 @@
+"""Open any image Pillow can read as plain 8-bit RGB, the way a viewer shows it.
+
+``open_rgb(path_or_bytes) -> (PIL.Image RGB, notes)`` applies the EXIF
+orientation, takes the first frame of an animation, composites alpha on white,
+and maps CMYK, palette, greyscale and 16-bit images to 8-bit RGB. ``notes`` is a
+tuple of short slugs naming the conversions made (for stats).
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+WHITE = (255, 255, 255)
+
+
+def open_rgb(source: Path | str | bytes) -> tuple[Image.Image, tuple[str, ...]]:
+    """Decode ``source`` (a path or the file's bytes) to an RGB image plus conversion notes."""
+    fp = io.BytesIO(source) if isinstance(source, bytes) else source
+    notes: list[str] = []
+    with Image.open(fp) as im:
+        if getattr(im, "n_frames", 1) > 1:
+            notes.append("first-frame")
+        im.seek(0)
+        orientation = im.getexif().get(0x0112, 1)
+        if orientation not in (None, 1):
+            notes.append("exif-orientation")
+        # exif_transpose loads and copies, so the file can close after this block
+        im = ImageOps.exif_transpose(im)
+    return to_rgb(im, notes), tuple(notes)
+
+
+def to_rgb(im: Image.Image, notes: list[str] | None = None) -> Image.Image:
+    """Convert an opened image of any mode to 8-bit RGB (alpha composited on white)."""
+    notes = notes if notes is not None else []
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # 16-bit grey (PNG/TIFF) arrives as I;16 or I; scale 0..65535 to 0..255
+        # instead of letting convert("L") clip everything above 255 to white.
+        notes.append("16-bit")
+        a = np.asarray(im).astype(np.float64)
+        top = 65535.0 if a.max(initial=0) > 255 else 255.0
+        grey = np.clip(np.rint(a * (255.0 / top)), 0, 255).astype(np.uint8)
+        return Image.fromarray(np.repeat(grey[..., None], 3, axis=2), "RGB")
+    if mode == "F":
+        notes.append("float")
+        a = np.asarray(im, np.float64)
+        lo, hi = float(a.min(initial=0)), float(a.max(initial=1))
+        grey = np.clip(np.rint((a - lo) / max(hi - lo, 1e-12) * 255), 0, 255).astype(np.uint8)
+        return Image.fromarray(np.repeat(grey[..., None], 3, axis=2), "RGB")
+    if mode == "P" or mode == "PA":
+        notes.append("palette")
+        im = im.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "RGBa", "La"):
+        notes.append("alpha")
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, WHITE + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode in ("L", "1"):
+        notes.append("greyscale")
+    elif mode == "CMYK":
+        notes.append("cmyk")
+    return im.convert("RGB")

@@ -1,0 +1,39 @@
+"""Image grids for previews and contact sheets."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+
+def grid(images: Sequence[np.ndarray], cols: int, pad: int = 2, fill: int = 255) -> np.ndarray:
+    """Tile equally sized HxWx3 uint8 images into rows of ``cols``, ``pad`` px apart."""
+    if not len(images):
+        return np.full((8, 8, 3), fill, np.uint8)
+    h, w = images[0].shape[:2]
+    rows = -(-len(images) // cols)
+    cols = min(cols, len(images))
+    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), fill, np.uint8)
+    for k, im in enumerate(images):
+        r, c = divmod(k, cols)
+        out[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = im
+    return out
+
+
+def thumbnail(im: Image.Image, side: int, frame: tuple[int, int, int] | None = None) -> np.ndarray:
+    """``im`` fitted into a side x side tile on grey, optionally framed in a colour."""
+    tile = Image.new("RGB", (side, side), (128, 128, 128))
+    small = im.copy()
+    small.thumbnail((side - 6, side - 6), Image.LANCZOS)
+    tile.paste(small, ((side - small.width) // 2, (side - small.height) // 2))
+    if frame is not None:
+        ImageDraw.Draw(tile).rectangle((0, 0, side - 1, side - 1), outline=frame, width=3)
+    return np.asarray(tile)
+
+
+def label(image: np.ndarray, text: str) -> np.ndarray:
+    """``image`` with a line of text in a white strip above it."""
+    strip = Image.new("RGB", (image.shape[1], 14), (255, 255, 255))
+    ImageDraw.Draw(strip).text((3, 1), text, fill=(0, 0, 0))
+    return np.concatenate([np.asarray(strip), image])

@@ -1,0 +1,128 @@
+"""Stage ``prepare``: kept images -> one uint8 array per training resolution.
+
+Reads ``data/unique/manifest.csv`` (kept rows) and the raw images; writes
+``data/prepared/<size>.npy`` (N, size, size, 3) uint8 for every resolution of
+the ladder, ``<size>.csv`` (which image each array row is), ``preview_<size>.png``
+and ``stats.json``. Rows are ordered by sha256 and every resolution is resized
+from the original, so adding a resolution leaves the other arrays byte-identical.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from pipeline import params as P
+from pipeline.fsutil import atomic_path, write_csv, write_json
+from pipeline.images.load import open_rgb
+from pipeline.images.parallel import imap
+from pipeline.images.resize import CROPS, fits, square
+from pipeline.images.sheet import grid
+
+RAW = Path("data/raw")
+UNIQUE = Path("data/unique/manifest.csv")
+OUT = Path("data/prepared")
+PREVIEW_N = 64
+INDEX_COLUMNS = ["row", "sha256", "file", "source", "mode"]
+
+
+def settings(params: dict) -> str:
+    """The crop mode from ``params['prepare']`` (errors name the key)."""
+    return P.get(params["prepare"], "crop", "prepare", str, "center", choices=CROPS)
+
+
+def kept_rows(unique_manifest: Path) -> pd.DataFrame:
+    rows = pd.read_csv(unique_manifest, dtype={"sha256": str, "file": str, "kept": str}, keep_default_na=False)
+    kept = rows[rows["kept"].str.lower().isin(["1", "true"])]
+    return kept.sort_values("sha256", kind="stable").reset_index(drop=True)
+
+
+def _prepare_one(job: tuple[str, list[int], str]):
+    path, sizes, crop = job
+    image, notes = open_rgb(path)
+    return {s: square(image, s, crop) for s in sizes}, notes, image.size
+
+
+def run(raw: Path, unique_manifest: Path, out: Path, sizes: list[int], crop: str = "center",
+        workers: int = 0) -> dict:
+    """Write the arrays, indexes, previews and stats for ``sizes``; return the stats."""
+    rows = kept_rows(unique_manifest)
+    if rows.empty:
+        raise SystemExit(f"prepare: {unique_manifest} keeps no image")
+    dims = rows[["width", "height"]].astype(int).to_numpy()
+    # Which rows reach each resolution, decided up front so arrays can be memory-mapped.
+    members = {s: np.flatnonzero([fits(w, h, s, crop) for w, h in dims]) for s in sizes}
+    for s in sizes:
+        if len(members[s]) == 0:
+            raise SystemExit(f"prepare: no kept image reaches {s} px without upscaling "
+                             f"(largest is {int(dims.max())} px); lower the ladder")
+    out.mkdir(parents=True, exist_ok=True)
+    position = {s: {int(r): k for k, r in enumerate(members[s])} for s in sizes}
+    notes_count: Counter = Counter()
+    with contextlib.ExitStack() as stack:
+        arrays = {}
+        for s in sizes:
+            tmp = stack.enter_context(atomic_path(out / f"{s}.npy"))
+            arrays[s] = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                                  shape=(len(members[s]), s, s, 3))
+        jobs = [(str(raw / f), [s for s in sizes if i in position[s]], crop) for i, f in enumerate(rows["file"])]
+        for i, (result, notes, decoded) in enumerate(imap(_prepare_one, jobs, workers=workers,
+                                                          desc="prepare: resizing")):
+            notes_count.update(notes)
+            for s, pixels in result.items():
+                if pixels is None:   # manifest size disagreed with the decoded image
+                    raise SystemExit(f"prepare: {rows['file'].iat[i]} decodes at {decoded}, "
+                                     f"not the manifest's {tuple(dims[i])}")
+                arrays[s][position[s][i]] = pixels
+        for a in arrays.values():
+            a.flush()
+        del arrays   # close the memory maps before atomic_path renames the files
+
+    stats = {"crop": crop, "kept_images": len(rows), "conversions": dict(sorted(notes_count.items())),
+             "resolutions": {}}
+    for s in sizes:
+        array = np.load(out / f"{s}.npy", mmap_mode="r")
+        index = rows.iloc[members[s]].assign(row=np.arange(len(members[s])))
+        if "mode" not in index:
+            index = index.assign(mode="")
+        write_csv(out / f"{s}.csv", index[INDEX_COLUMNS].to_dict("records"), INDEX_COLUMNS)
+        preview = grid(list(array[:PREVIEW_N]), cols=8)
+        scale = max(1, 64 // s)   # tiny resolutions are enlarged (nearest) so a person can see them
+        with atomic_path(out / f"preview_{s}.png") as tmp:
+            im = Image.fromarray(preview)
+            im.resize((im.width * scale, im.height * scale), Image.NEAREST).save(tmp, format="PNG")
+        mean, std = _channel_stats(array)
+        stats["resolutions"][str(s)] = {"images": int(len(array)), "too_small": int(len(rows) - len(array)),
+                                        "mean": mean, "std": std}
+    write_json(out / "stats.json", stats)
+    return stats
+
+
+def _channel_stats(array: np.ndarray, chunk: int = 1024) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std (0..255) of an (N, S, S, 3) array, read in chunks (it may be large)."""
+    total = np.zeros(3)
+    square_sum = np.zeros(3)
+    count = 0
+    for k in range(0, len(array), chunk):
+        x = np.asarray(array[k:k + chunk], np.float64).reshape(-1, 3)
+        total += x.sum(0)
+        square_sum += (x * x).sum(0)
+        count += len(x)
+    mean = total / count
+    std = np.sqrt(np.maximum(square_sum / count - mean ** 2, 0))
+    return [round(float(v), 4) for v in mean], [round(float(v), 4) for v in std]
+
+
+def main() -> None:
+    params = P.load()
+    stats = run(RAW, UNIQUE, OUT, P.sizes(params), settings(params))
+    per = ", ".join(f"{s}px: {r['images']} ({r['too_small']} too small)" for s, r in stats["resolutions"].items())
+    print(f"prepare: {stats['kept_images']} kept images -> {per} -> {OUT}/")
+
+
+if __name__ == "__main__":
+    main()
