@@ -107,7 +107,7 @@ def per_resolution(value: Any, name: str, sizes: list[int], kind: type) -> dict[
 # ---------------------------------------------------------------- sections
 
 def _validate_scrape(scrape: dict) -> None:
-    from pipeline.sources import KINDS
+    from pipeline.sources import KINDS, validate_settings
 
     sources = scrape.get("sources")
     if not isinstance(sources, list) or not sources:
@@ -121,6 +121,7 @@ def _validate_scrape(scrape: dict) -> None:
             raise ParamError(f"{name}.kind", f"unknown source kind {kind!r} (known: {', '.join(sorted(KINDS))})")
         KINDS[kind].validate(spec, name)
     get(scrape, "min_side", "scrape", int, 32, minimum=1)
+    validate_settings(scrape)
 
 
 def _chain(base: int, grow: dict[int, int]) -> list[tuple[int, int | None]]:

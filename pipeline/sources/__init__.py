@@ -9,9 +9,19 @@ Each source module has two functions:
 """
 from __future__ import annotations
 
-from pipeline.sources import folder, synthetic
+from pipeline.sources import commons, folder, html, http, synthetic, urls
 
 KINDS = {
     "synthetic": synthetic,
     "folder": folder,
+    "html": html,
+    "commons": commons,
+    "urls": urls,
 }
+WEB_KINDS = ("html", "commons", "urls")
+
+
+def validate_settings(scrape: dict) -> None:
+    """Check the settings shared by the web sources (``scrape.http``)."""
+    needs_contact = any(s.get("kind") in WEB_KINDS for s in scrape["sources"])
+    http.validate_settings(scrape, needs_contact)

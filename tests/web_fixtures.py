@@ -1,0 +1,92 @@
+"""Local HTTP servers and test images for the web-source tests.
+
+Servers listen on 127.0.0.1 and 127.0.0.2 (two "hosts"); nothing leaves the machine.
+Test modules import the fixtures they use from here.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pytest_httpserver import HTTPServer
+
+from pipeline.images.store import RawStore
+from pipeline.sources.http import validate_settings
+
+CONTACT = "tests@example.org"
+
+
+def _serve(host: str):
+    server = HTTPServer(host=host, port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _host_a():
+    yield from _serve("127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def _host_b():
+    yield from _serve("127.0.0.2")
+
+
+def _fresh(server: HTTPServer, robots: str) -> HTTPServer:
+    server.clear()
+    # oneshot handlers win over this, so a test can serve its own robots.txt
+    server.expect_request("/robots.txt").respond_with_data(robots, content_type="text/plain")
+    return server
+
+
+@pytest.fixture
+def site(_host_a) -> HTTPServer:
+    """The site under test, with a robots.txt that allows everything."""
+    return _fresh(_host_a, "User-agent: *\nDisallow:\n")
+
+
+@pytest.fixture
+def other_site(_host_b) -> HTTPServer:
+    return _fresh(_host_b, "User-agent: *\nDisallow:\n")
+
+
+def image(seed: int, size: int = 64, fmt: str = "PNG") -> bytes:
+    """A distinct noisy image; ``seed`` makes the bytes differ."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def settings(**http) -> dict:
+    """A validated ``scrape`` section with fast, test-sized politeness settings."""
+    scrape = {"sources": [], "min_side": 32,
+              "http": {"contact": CONTACT, "workers": 4, "per_host": 4, "delay": 0.0, "retries": 2,
+                       "backoff": 0.0, "timeout": 5.0, "max_bytes": 200_000, **http}}
+    validate_settings(scrape, needs_contact=True)
+    return scrape
+
+
+def run(module, spec: dict, root: Path, name: str = "scrape.sources[0]", **http) -> tuple[list, list]:
+    """Validate ``spec``, collect it into a fresh store under ``root``; return (manifest, rejected) rows."""
+    module.validate(spec, name)
+    store = RawStore(root, min_side=32)
+    module.collect(spec, store, settings(**http))
+    store.close()
+    return read_csv(root / "manifest.csv"), read_csv(root / "rejected.csv")
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def requested(server: HTTPServer) -> list[str]:
+    """Paths the server was asked for, in order."""
+    return [req.path for req, _ in server.log]
