@@ -1,0 +1,22 @@
+import numpy as np
+
+from metrics_helpers import paintings
+from pipeline.images.dedup import Rule
+from pipeline.metrics.diversity import distinct_share
+
+
+def test_identical_sets_have_equal_distinct_share():
+    x = paintings(40, 32)
+    assert distinct_share(x, Rule()) == distinct_share(x.copy(), Rule())
+
+
+def test_one_image_repeated_has_no_distinct_images():
+    x = paintings(40, 32)
+    assert distinct_share(np.repeat(x[:1], 40, axis=0), Rule()) == 0.0
+
+
+def test_a_few_copies_lower_the_share_by_their_number():
+    x = paintings(40, 32)
+    base = distinct_share(x, Rule())
+    x[30:] = x[0]          # 10 copies of image 0 replace 10 other images
+    assert distinct_share(x, Rule()) == base - 11 / 40
