@@ -1,0 +1,54 @@
+"""GAN losses: WGAN-GP with drift (ProGAN) and non-saturating with R1 (StyleGAN).
+
+Each ``d_loss`` returns (loss, logs) for the discriminator step, each ``g_loss``
+the generator loss. ``D`` is any callable mapping images to scores (N,); the
+caller wraps augmentation and fade-in into it.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+LOSSES = ("wgan-gp", "ns-r1")
+Critic = Callable[[torch.Tensor], torch.Tensor]
+
+
+def wgan_gp_d(D: Critic, real: torch.Tensor, fake: torch.Tensor, gamma: float = 10.0,
+              drift: float = 1e-3, g: torch.Generator | None = None) -> tuple[torch.Tensor, dict, torch.Tensor]:
+    real_scores, fake_scores = D(real), D(fake)
+    eps = torch.rand(real.shape[0], 1, 1, 1, generator=g, device=real.device, dtype=real.dtype)
+    mixed = torch.lerp(real, fake, eps).requires_grad_(True)
+    grad, = torch.autograd.grad(D(mixed).sum(), mixed, create_graph=True)
+    penalty = (grad.flatten(1).norm(dim=1) - 1).pow(2)
+    loss = fake_scores.mean() - real_scores.mean() + gamma * penalty.mean() + drift * real_scores.pow(2).mean()
+    return loss, {"d_loss": loss.item(), "penalty": penalty.mean().item()}, real_scores
+
+
+def wgan_g(D: Critic, fake: torch.Tensor) -> torch.Tensor:
+    return -D(fake).mean()
+
+
+def ns_r1_d(D: Critic, real: torch.Tensor, fake: torch.Tensor, gamma: float = 10.0,
+            g: torch.Generator | None = None) -> tuple[torch.Tensor, dict, torch.Tensor]:
+    real = real.detach().requires_grad_(True)
+    real_scores, fake_scores = D(real), D(fake)
+    grad, = torch.autograd.grad(real_scores.sum(), real, create_graph=True)
+    penalty = grad.flatten(1).pow(2).sum(dim=1)
+    loss = F.softplus(fake_scores).mean() + F.softplus(-real_scores).mean() + gamma / 2 * penalty.mean()
+    return loss, {"d_loss": loss.item(), "penalty": penalty.mean().item()}, real_scores
+
+
+def ns_g(D: Critic, fake: torch.Tensor) -> torch.Tensor:
+    return F.softplus(-D(fake)).mean()
+
+
+def d_loss(kind: str, D: Critic, real, fake, gamma: float, g=None):
+    if kind == "wgan-gp":
+        return wgan_gp_d(D, real, fake, gamma, g=g)
+    return ns_r1_d(D, real, fake, gamma, g=g)
+
+
+def g_loss(kind: str, D: Critic, fake) -> torch.Tensor:
+    return wgan_g(D, fake) if kind == "wgan-gp" else ns_g(D, fake)

@@ -1,0 +1,164 @@
+"""Progressive generator and discriminator (ProGAN, Karras et al. 2017).
+
+Both networks are built for one output ``resolution`` and keep the toRGB /
+fromRGB layers of every resolution from ``base`` up, so a model grown from 32
+to 64 px loads into ``Generator(..., resolution=64, base=32)``. ``grow()`` adds
+one block for twice the resolution; ``alpha`` in ``forward`` fades it in:
+alpha = 0 reproduces the lower resolution exactly (upsampled), alpha = 1 uses
+only the new block.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from pipeline.gan.layers import (EqualizedConv2d, EqualizedLinear, downsample, lrelu, minibatch_stddev,
+                                 pixel_norm, upsample)
+
+
+def _levels(lo: int, hi: int) -> list[int]:
+    return [2 ** i for i in range(int(math.log2(lo)), int(math.log2(hi)) + 1)]
+
+
+class GInput(nn.Module):
+    """Latent -> 4x4 feature map."""
+
+    def __init__(self, z_dim: int, ch: int):
+        super().__init__()
+        self.dense = EqualizedLinear(z_dim, ch * 16, gain=math.sqrt(2) / 4)
+        self.conv = EqualizedConv2d(ch, ch, 3)
+        self.ch = ch
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.dense(pixel_norm(z)).reshape(-1, self.ch, 4, 4)
+        x = pixel_norm(lrelu(x))
+        return pixel_norm(lrelu(self.conv(x)))
+
+
+class GBlock(nn.Module):
+    """Upsample x2, then two 3x3 convs, each followed by LReLU and pixel norm."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv1 = EqualizedConv2d(cin, cout, 3)
+        self.conv2 = EqualizedConv2d(cout, cout, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = pixel_norm(lrelu(self.conv1(upsample(x))))
+        return pixel_norm(lrelu(self.conv2(x)))
+
+
+class Generator(nn.Module):
+    def __init__(self, z_dim: int, channels: dict[int, int], resolution: int, base: int):
+        super().__init__()
+        self.z_dim, self.channels, self.base = z_dim, dict(channels), base
+        self.input = GInput(z_dim, channels[4])
+        self.blocks = nn.ModuleDict()
+        self.to_rgb = nn.ModuleDict()
+        self.resolution = 4
+        for res in _levels(8, resolution):
+            self._add(res)
+        for res in _levels(base, resolution):
+            self.to_rgb[str(res)] = EqualizedConv2d(self.channels[res], 3, 1, gain=1.0)
+
+    def _add(self, res: int) -> None:
+        self.blocks[str(res)] = GBlock(self.channels[res // 2], self.channels[res])
+        self.resolution = res
+
+    def grow(self) -> None:
+        """Add the block and toRGB for twice the current resolution."""
+        res = self.resolution * 2
+        self._add(res)
+        self.to_rgb[str(res)] = EqualizedConv2d(self.channels[res], 3, 1, gain=1.0)
+
+    def trunk(self, h: torch.Tensor, upto: int) -> torch.Tensor:
+        for res in _levels(8, upto):
+            h = self.blocks[str(res)](h)
+        return h
+
+    def forward(self, z: torch.Tensor, alpha: float = 1.0, mix: tuple[torch.Tensor, float] | None = None) -> torch.Tensor:
+        """Images in [-1, 1]-ish, NCHW at ``self.resolution``.
+
+        ``mix=(w_mean, psi)`` pulls the 4x4 features towards their mean (truncation).
+        """
+        h = self.input(z)
+        if mix is not None:
+            mean, psi = mix
+            h = mean + psi * (h - mean)
+        res = self.resolution
+        if alpha >= 1.0 or res <= self.base:
+            return self.to_rgb[str(res)](self.trunk(h, res))
+        h = self.trunk(h, res // 2)
+        low = upsample(self.to_rgb[str(res // 2)](h))
+        high = self.to_rgb[str(res)](self.blocks[str(res)](h))
+        return torch.lerp(low, high, alpha)
+
+
+class DBlock(nn.Module):
+    """Two 3x3 convs with LReLU, then 2x average pooling."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv1 = EqualizedConv2d(cin, cin, 3)
+        self.conv2 = EqualizedConv2d(cin, cout, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return downsample(lrelu(self.conv2(lrelu(self.conv1(x)))))
+
+
+class DOutput(nn.Module):
+    """Minibatch stddev, a 3x3 conv, and two dense layers to one score."""
+
+    def __init__(self, ch: int, mbstd_group: int):
+        super().__init__()
+        self.group = mbstd_group
+        self.conv = EqualizedConv2d(ch + 1, ch, 3)
+        self.dense = EqualizedLinear(ch * 16, ch)
+        self.out = EqualizedLinear(ch, 1, gain=1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = lrelu(self.conv(minibatch_stddev(x, self.group)))
+        return self.out(lrelu(self.dense(x.flatten(1)))).squeeze(1)
+
+
+class Discriminator(nn.Module):
+    def __init__(self, channels: dict[int, int], resolution: int, base: int, mbstd_group: int = 4):
+        super().__init__()
+        self.channels, self.base = dict(channels), base
+        self.from_rgb = nn.ModuleDict()
+        self.blocks = nn.ModuleDict()
+        self.output = DOutput(channels[4], mbstd_group)
+        self.resolution = 4
+        for res in _levels(8, resolution):
+            self.blocks[str(res)] = DBlock(self.channels[res], self.channels[res // 2])
+            self.resolution = res
+        for res in _levels(base, resolution):
+            self.from_rgb[str(res)] = EqualizedConv2d(3, self.channels[res], 1)
+
+    def grow(self) -> None:
+        res = self.resolution * 2
+        self.blocks[str(res)] = DBlock(self.channels[res], self.channels[res // 2])
+        self.from_rgb[str(res)] = EqualizedConv2d(3, self.channels[res], 1)
+        self.resolution = res
+
+    def forward(self, x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+        """Scores shaped (N,) for images x (NCHW, [-1, 1]) at ``self.resolution``."""
+        res = self.resolution
+        h = lrelu(self.from_rgb[str(res)](x))
+        if res > 4:
+            h = self.blocks[str(res)](h)
+        if alpha < 1.0 and res > self.base:
+            low = lrelu(self.from_rgb[str(res // 2)](downsample(x)))
+            h = torch.lerp(low, h, alpha)
+        for r in reversed(_levels(8, res // 2)):
+            h = self.blocks[str(r)](h)
+        return self.output(h)
+
+
+def fade_reals(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Blend real images the way the generator's output is blended during fade-in."""
+    if alpha >= 1.0:
+        return x
+    return torch.lerp(upsample(downsample(x)), x, alpha)
