@@ -27,11 +27,14 @@ def test_same_distribution_is_near_the_real_floor_and_shifted_colours_rise():
     _, same = swd(real_a, samples)
     # identical sets: only the random patches differ, so the value sits at or below the floor
     _, identical = swd(real_a, real_a.copy())
-    shifted = np.clip(samples.astype(int) + [70, 0, -70], 0, 255).astype(np.uint8)
+    # Half the samples turn warmer: the colour distribution across images shifts. (A shift of
+    # every image alike is normalised away by ProGAN's per-set descriptor normalisation.)
+    shifted = samples.copy()
+    shifted[::2] = np.clip(samples[::2].astype(int) + [70, 0, -70], 0, 255)
     _, shift = swd(real_a, shifted)
     assert identical <= floor * 1.3
     assert same < floor * 1.5
-    assert shift > 1.5 * max(floor, same)
+    assert shift > 1.6 * max(floor, same)
 
 
 def test_collapse_to_few_modes_rises_far_above_the_floor():
