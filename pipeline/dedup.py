@@ -17,11 +17,12 @@ from pipeline.fsutil import atomic_path, write_csv
 from pipeline.images import dedup as D
 from pipeline.images.load import open_rgb
 from pipeline.images.parallel import imap
-from pipeline.images.sheet import grid, label, thumbnail
+from pipeline.images.grid import image_grid
+from pipeline.images.sheet import label, thumbnail
 
 RAW = Path("data/raw")
 OUT = Path("data/unique")
-MANIFEST_COLUMNS = ["file", "sha256", "group", "kept", "reason", "phash", "colour",
+MANIFEST_COLUMNS = ["file", "sha256", "group", "kept", "reason", "phash", "phash_trimmed", "colour",
                     "content_width", "content_height", "width", "height", "bytes", "mime", "source"]
 DUPLICATE_COLUMNS = ["file", "sha256", "kept_file", "kept_sha256", "group", "hash_dist", "colour_dist"]
 LOSSLESS = {"image/png", "image/bmp", "image/tiff", "image/x-portable-anymap"}
@@ -86,17 +87,21 @@ def run(raw: Path, out: Path, rule: D.Rule, workers: int = 0) -> pd.DataFrame:
     sizes = np.bincount(groups)
     rows["kept"] = kept.astype(int)
     rows["reason"] = np.where(~kept, "duplicate", np.where(sizes[groups] > 1, "best-of-group", "unique"))
-    rows["phash"] = [D.phash_hex(c) for c in fps.phash]
-    rows["colour"] = [D.colour_hex(v) for v in fps.colour]
+    rows["phash"] = [D.phash_hex(c) for c in fps.phash[:, 0]]
+    rows["phash_trimmed"] = [D.phash_hex(c) for c in fps.phash[:, 1]]
+    rows["colour"] = [D.colour_hex(v) for v in fps.colour[:, 0]]
 
     dropped = np.flatnonzero(~kept)
     ref = kept_of_group[groups[dropped]]
-    dup_rows = [{"file": rows["file"].iat[d], "sha256": rows["sha256"].iat[d],
-                 "kept_file": rows["file"].iat[k], "kept_sha256": rows["sha256"].iat[k],
-                 "group": int(groups[d]),
-                 "hash_dist": int(np.bitwise_count(fps.phash[d] ^ fps.phash[k])),
-                 "colour_dist": round(float(np.sqrt(np.mean((fps.colour[d] - fps.colour[k]) ** 2))), 4)}
-                for d, k in zip(dropped, ref)]
+    # distances to the kept copy; -1 when the two are linked only through other members
+    pi, pj, phd, pcd = D.pairs(fps, rule)
+    direct = {(int(a), int(b)): (int(h), round(float(c), 4)) for a, b, h, c in zip(pi, pj, phd, pcd)}
+    dup_rows = []
+    for d, k in zip(dropped, ref):
+        hd, cd = direct.get((min(d, k), max(d, k)), (-1, -1))
+        dup_rows.append({"file": rows["file"].iat[d], "sha256": rows["sha256"].iat[d],
+                         "kept_file": rows["file"].iat[k], "kept_sha256": rows["sha256"].iat[k],
+                         "group": int(groups[d]), "hash_dist": hd, "colour_dist": cd})
 
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "manifest.csv", rows.to_dict("records"), MANIFEST_COLUMNS)
@@ -121,7 +126,7 @@ def contact_sheet(raw: Path, rows: pd.DataFrame, path: Path) -> None:
     if not strips:
         strips = [label(np.full((SHEET_TILE, width, 3), 255, np.uint8), "no near-duplicate groups found")]
     with atomic_path(path) as tmp:
-        Image.fromarray(grid(strips, cols=1, pad=4)).save(tmp, format="PNG")
+        Image.fromarray(image_grid(np.stack(strips), columns=1, pad=4)).save(tmp, format="PNG")
 
 
 def main() -> None:

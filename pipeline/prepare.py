@@ -21,7 +21,7 @@ from pipeline.fsutil import atomic_path, write_csv, write_json
 from pipeline.images.load import open_rgb
 from pipeline.images.parallel import imap
 from pipeline.images.resize import CROPS, fits, square
-from pipeline.images.sheet import grid
+from pipeline.images.grid import image_grid
 
 RAW = Path("data/raw")
 UNIQUE = Path("data/unique/manifest.csv")
@@ -90,7 +90,7 @@ def run(raw: Path, unique_manifest: Path, out: Path, sizes: list[int], crop: str
         if "mode" not in index:
             index = index.assign(mode="")
         write_csv(out / f"{s}.csv", index[INDEX_COLUMNS].to_dict("records"), INDEX_COLUMNS)
-        preview = grid(list(array[:PREVIEW_N]), cols=8)
+        preview = image_grid(np.asarray(array[:PREVIEW_N]), columns=8)
         scale = max(1, 64 // s)   # tiny resolutions are enlarged (nearest) so a person can see them
         with atomic_path(out / f"preview_{s}.png") as tmp:
             im = Image.fromarray(preview)

@@ -2,15 +2,16 @@
 
 No DVC or params.yaml here: arguments in, values out. The public API::
 
-    Rule(hash_bits: int = 6, colour: float = 0.12, trim_tol: float = 10.0, trim_max: float = 0.2)
+    Rule(hash_bits: int = 8, colour: float = 0.15, trim_tol: float = 6.0, trim_max: float = 0.06)
         Thresholds: two images are copies when their pHash Hamming distance is
         <= hash_bits AND their colour-thumbnail distance is <= colour.
-    Fingerprints(phash: np.ndarray[uint64] (N,), colour: np.ndarray[float32] (N, D),
+    Fingerprints(phash: np.ndarray[uint64] (N, 2), colour: np.ndarray[float32] (N, 2, D),
                  content: np.ndarray[int64] (N, 2))
-        One row per image; ``content`` is the (width, height) left after trimming borders.
+        One row per image, two views each (whole image, border-trimmed core);
+        ``content`` is the (width, height) left after trimming borders.
         ``len(fps)``, ``fps[idx]`` (index/slice/mask), ``Fingerprints.concat([...])``.
-    fingerprint(image, rule=Rule()) -> tuple[int, np.ndarray, tuple[int, int]]
-        One image (PIL.Image or uint8 HxWx3 / HxW array) -> (phash, colour vector, content size).
+    fingerprint(image, rule=Rule()) -> tuple[tuple[int, int], np.ndarray, tuple[int, int]]
+        One image (PIL.Image or uint8 HxWx3 / HxW array) -> (pHashes, colour vectors, content size).
     fingerprints(images, rule=Rule()) -> Fingerprints
         Many images (an iterable of PIL images or uint8 arrays, or an (N, H, W, 3) array).
     pairs(fps, rule=Rule()) -> (i, j, hash_dist, colour_dist)
@@ -28,7 +29,8 @@ No DVC or params.yaml here: arguments in, values out. The public API::
     trim_border(rgb: np.ndarray, tol, max_frac) -> (top, bottom, left, right)
         The box of ``rgb`` left after cutting a uniform border / letterbox.
 
-Why two tests: a grey-level pHash sees layout but not colour, so two colour-field
+Two images match when SOME view of one and some view of the other pass both
+tests. Why two tests: a grey-level pHash sees layout but not colour, so two colour-field
 paintings sharing a layout in other colours collide; the colour thumbnail (after
 removing global brightness/contrast) separates them. Borders are trimmed before
 either is computed, so letterboxed copies hash like the original.
@@ -46,6 +48,8 @@ from scipy.sparse.csgraph import connected_components
 
 COLOUR_SIDE = 8        # colour thumbnail is COLOUR_SIDE x COLOUR_SIDE RGB
 WORK_SIDE = 256        # images are reduced to at most this side before hashing (speed)
+TRIM_SIDE = 128        # borders are found on a copy of this size
+VIEWS = 2              # each image is hashed whole and border-trimmed
 CHUNKS = 4             # multi-index hashing: 64-bit codes split into 4 x 16-bit chunks
 
 
@@ -53,10 +57,10 @@ CHUNKS = 4             # multi-index hashing: 64-bit codes split into 4 x 16-bit
 class Rule:
     """Thresholds of the "same artwork" decision (defaults measured by benchmarks/dedup_quality.py)."""
 
-    hash_bits: int = 6        # max pHash Hamming distance (of 64 bits)
-    colour: float = 0.12      # max RMS distance of normalised colour thumbnails
-    trim_tol: float = 10.0    # a border line's pixels lie within this RGB distance of the border colour
-    trim_max: float = 0.2     # never trim more than this share of a side
+    hash_bits: int = 8        # max pHash Hamming distance (of 64 bits)
+    colour: float = 0.15      # max RMS distance of normalised colour thumbnails
+    trim_tol: float = 6.0     # a border line's pixels lie within this RGB distance of the border colour
+    trim_max: float = 0.06    # borders wider than this share of a side are content, not trimmed
 
     def __post_init__(self):
         if not 0 <= self.hash_bits <= 63:
@@ -69,8 +73,8 @@ class Rule:
 
 @dataclass
 class Fingerprints:
-    phash: np.ndarray    # (N,) uint64
-    colour: np.ndarray   # (N, D) float32
+    phash: np.ndarray    # (N, VIEWS) uint64: pHash of the whole image and of its border-trimmed core
+    colour: np.ndarray   # (N, VIEWS, D) float32: colour vector of each view
     content: np.ndarray  # (N, 2) int64: width, height after trimming
 
     def __len__(self) -> int:
@@ -86,10 +90,10 @@ class Fingerprints:
                             np.concatenate([p.content for p in parts]))
 
     @staticmethod
-    def from_rows(rows: Sequence[tuple[int, np.ndarray, tuple[int, int]]]) -> "Fingerprints":
+    def from_rows(rows: Sequence[tuple[tuple[int, ...], np.ndarray, tuple[int, int]]]) -> "Fingerprints":
         d = COLOUR_SIDE * COLOUR_SIDE * 3
-        return Fingerprints(np.array([r[0] for r in rows], np.uint64),
-                            np.array([r[1] for r in rows], np.float32).reshape(len(rows), d),
+        return Fingerprints(np.array([r[0] for r in rows], np.uint64).reshape(len(rows), VIEWS),
+                            np.array([r[1] for r in rows], np.float32).reshape(len(rows), VIEWS, d),
                             np.array([r[2] for r in rows], np.int64).reshape(len(rows), 2))
 
 
@@ -117,35 +121,34 @@ def _as_rgb_array(image) -> np.ndarray:
     return a
 
 
-def _uniform_lines(rgb: np.ndarray, colour: np.ndarray, tol: float) -> np.ndarray:
-    """For each row of ``rgb`` (lines along axis 1): True if nearly all pixels are ``colour``."""
-    dist = np.abs(rgb.astype(np.float32) - colour).max(axis=2)
-    return np.mean(dist <= tol, axis=1) >= 0.97
+def _uniform_lines(lines: np.ndarray, colour: np.ndarray, tol: float) -> np.ndarray:
+    """Share of each line's pixels (lines along axis 1) within ``tol`` of ``colour``."""
+    dist = np.abs(lines.astype(np.float32) - colour).max(axis=2)
+    return np.mean(dist <= tol, axis=1)
 
 
-def trim_border(rgb: np.ndarray, tol: float = 10.0, max_frac: float = 0.2) -> tuple[int, int, int, int]:
+def trim_border(rgb: np.ndarray, tol: float = 6.0, max_frac: float = 0.06) -> tuple[int, int, int, int]:
     """Return (top, bottom, left, right) of ``rgb`` without a uniform border or letterbox.
 
-    Each side is trimmed while its outermost lines are nearly all (97 %) within
-    ``tol`` of that side's border colour (the median of its outermost line), at
-    most ``max_frac`` of the side. Written by hand: Pillow's getbbox only trims
-    exact zeros, and JPEG ringing makes borders inexact.
+    Decided on a TRIM_SIDE px copy, so grain and JPEG ringing average out the same
+    way at any input size. A side is cut while its lines are nearly all (90 %)
+    within ``tol`` of the side's outermost colour, only where that border ends in
+    a clear step (the next lines are mostly unlike it) and only when it is at most
+    ``max_frac`` of the side: a colour-field painting's canvas margin (>= 7 %) is
+    a "border" too, and must stay. Written by hand: Pillow's getbbox trims exact
+    zeros only.
     """
     h, w = rgb.shape[:2]
-    cut = {}
-    for side, lines in (("top", rgb), ("bottom", rgb[::-1]),
-                        ("left", rgb.transpose(1, 0, 2)), ("right", rgb.transpose(1, 0, 2)[::-1])):
-        limit = int(max_frac * len(lines))
-        if limit == 0:
-            cut[side] = 0
-            continue
-        colour = np.median(lines[0], axis=0).astype(np.float32)
-        uniform = _uniform_lines(lines[:limit], colour, tol)
-        n = int(np.argmin(uniform)) if not uniform.all() else limit
-        cut[side] = n
-    top, bottom, left, right = cut["top"], h - cut["bottom"], cut["left"], w - cut["right"]
-    if bottom - top < 8 or right - left < 8:   # a blank image: keep it whole
-        return 0, h, 0, w
+    small = np.asarray(Image.fromarray(rgb).resize((TRIM_SIDE, TRIM_SIDE), Image.BOX), np.float32)
+    limit = int(max_frac * TRIM_SIDE)
+    cut = []
+    for lines in (small, small[::-1], small.transpose(1, 0, 2), small.transpose(1, 0, 2)[::-1]):
+        share = _uniform_lines(lines[:limit + 2], np.median(lines[0], axis=0), tol)
+        run = int(np.argmin(share >= 0.9)) if not (share >= 0.9).all() else len(share)
+        after = share[run + 1:run + 3]   # skip one line: resampling blends border and content
+        cut.append(run if 0 < run <= limit and len(after) and after.max() <= 0.5 else 0)
+    top, bottom = cut[0] * h // TRIM_SIDE, h - cut[1] * h // TRIM_SIDE
+    left, right = cut[2] * w // TRIM_SIDE, w - cut[3] * w // TRIM_SIDE
     return top, bottom, left, right
 
 
@@ -157,17 +160,24 @@ def _colour_vector(rgb: np.ndarray) -> np.ndarray:
     return (v - v.mean()) / max(float(v.std()), 16.0)
 
 
-def fingerprint(image, rule: Rule = Rule()) -> tuple[int, np.ndarray, tuple[int, int]]:
-    """(phash as int, colour vector, (content width, content height)) of one image."""
+def fingerprint(image, rule: Rule = Rule()) -> tuple[tuple[int, int], np.ndarray, tuple[int, int]]:
+    """((phash whole, phash trimmed), colour vectors (2, D), (content width, content height)).
+
+    Both views are kept because trimming is a threshold decision: a painted frame
+    trimmed in the original may survive in a JPEG copy; comparing every view of
+    one image with every view of the other sees through either outcome.
+    """
     full_size = image.size if isinstance(image, Image.Image) else np.asarray(image).shape[1::-1]
     rgb = _as_rgb_array(image)
     top, bottom, left, right = trim_border(rgb, rule.trim_tol, rule.trim_max)
-    core = np.ascontiguousarray(rgb[top:bottom, left:right])
-    ph = imagehash.phash(Image.fromarray(core))
-    code = int.from_bytes(np.packbits(ph.hash.reshape(-1)).tobytes(), "big")
+    codes, colours = [], []
+    for view in (rgb, np.ascontiguousarray(rgb[top:bottom, left:right])):
+        ph = imagehash.phash(Image.fromarray(view))
+        codes.append(int.from_bytes(np.packbits(ph.hash.reshape(-1)).tobytes(), "big"))
+        colours.append(_colour_vector(view))
     scale_w, scale_h = full_size[0] / rgb.shape[1], full_size[1] / rgb.shape[0]
     content = (round((right - left) * scale_w), round((bottom - top) * scale_h))
-    return code, _colour_vector(core), content
+    return (codes[0], codes[1]), np.stack(colours), content
 
 
 def fingerprints(images: Iterable, rule: Rule = Rule()) -> Fingerprints:
@@ -246,15 +256,34 @@ def _flip_masks(bits: int, radius: int) -> np.ndarray:
 
 
 def _colour_dist(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.mean((x - y) ** 2, axis=1))
+    return np.sqrt(np.mean((x - y) ** 2, axis=-1))
+
+
+def _view_matches(qa: Fingerprints, rb: Fingerprints | None, rule: Rule):
+    """(i, j, hash dist, colour dist) of image pairs with some view of each passing both tests.
+
+    With ``rb=None``, pairs within ``qa`` (i < j). Per image pair the view pair
+    with the smallest colour distance is reported.
+    """
+    q_codes = qa.phash.reshape(-1)
+    r = qa if rb is None else rb
+    fi, fj, hd = hamming_pairs(q_codes, rule.hash_bits, None if rb is None else r.phash.reshape(-1))
+    i, j = fi // VIEWS, fj // VIEWS
+    cd = _colour_dist(qa.colour.reshape(-1, qa.colour.shape[-1])[fi], r.colour.reshape(-1, r.colour.shape[-1])[fj])
+    keep = cd <= rule.colour
+    if rb is None:
+        keep &= i != j
+        i, j = np.minimum(i, j), np.maximum(i, j)
+    i, j, hd, cd = i[keep], j[keep], hd[keep], cd[keep]
+    order = np.lexsort((hd, cd, j, i))
+    i, j, hd, cd = i[order], j[order], hd[order], cd[order]
+    first = np.unique(i * len(r) + j, return_index=True)[1]
+    return i[first], j[first], hd[first], cd[first]
 
 
 def pairs(fps: Fingerprints, rule: Rule = Rule()) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every pair i < j judged the same artwork: (i, j, hash distance, colour distance)."""
-    i, j, hd = hamming_pairs(fps.phash, rule.hash_bits)
-    cd = _colour_dist(fps.colour[i], fps.colour[j])
-    keep = cd <= rule.colour
-    return i[keep], j[keep], hd[keep], cd[keep]
+    return _view_matches(fps, None, rule)
 
 
 def group(fps: Fingerprints, rule: Rule = Rule()) -> np.ndarray:
@@ -274,10 +303,7 @@ def match(query: Fingerprints, ref: Fingerprints, rule: Rule = Rule()) -> np.nda
     out = np.full(len(query), -1, np.int64)
     if len(query) == 0 or len(ref) == 0:
         return out
-    i, j, _ = hamming_pairs(query.phash, rule.hash_bits, ref.phash)
-    cd = _colour_dist(query.colour[i], ref.colour[j])
-    keep = cd <= rule.colour
-    i, j, cd = i[keep], j[keep], cd[keep]
+    i, j, _, cd = _view_matches(query, ref, rule)
     order = np.lexsort((j, cd, i))     # per query: smallest colour distance first
     i, j = i[order], j[order]
     first = np.unique(i, return_index=True)[1]

@@ -1,24 +1,8 @@
-"""Image grids for previews and contact sheets."""
+"""Tiles for contact sheets: framed thumbnails and labelled strips (tiling is images.grid)."""
 from __future__ import annotations
-
-from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
-
-
-def grid(images: Sequence[np.ndarray], cols: int, pad: int = 2, fill: int = 255) -> np.ndarray:
-    """Tile equally sized HxWx3 uint8 images into rows of ``cols``, ``pad`` px apart."""
-    if not len(images):
-        return np.full((8, 8, 3), fill, np.uint8)
-    h, w = images[0].shape[:2]
-    rows = -(-len(images) // cols)
-    cols = min(cols, len(images))
-    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), fill, np.uint8)
-    for k, im in enumerate(images):
-        r, c = divmod(k, cols)
-        out[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = im
-    return out
 
 
 def thumbnail(im: Image.Image, side: int, frame: tuple[int, int, int] | None = None) -> np.ndarray:
