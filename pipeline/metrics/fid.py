@@ -17,13 +17,13 @@ import torch
 
 
 def unavailable(weights: str | None) -> str | None:
-    """Why FID cannot be computed, or None when it can."""
+    """Why FID cannot be computed (short: it becomes ``fid.reason`` in the metrics), or None when it can."""
     if not weights:
-        return "evaluate.inception_weights is not set (FID needs a local Inception weights file; nothing is downloaded)"
+        return "evaluate.inception_weights not set"
     if not Path(weights).is_file():
-        return f"evaluate.inception_weights: {weights} is not a file"
+        return f"evaluate.inception_weights {weights} is not a file"
     if importlib.util.find_spec("torch_fidelity") is None:
-        return "torch-fidelity is not installed (pip install torch-fidelity)"
+        return "torch-fidelity not installed"
     return None
 
 

@@ -31,14 +31,19 @@ def kl(q_counts: np.ndarray, p_counts: np.ndarray, pseudocount: float = PSEUDOCO
 
 
 def mode_metrics(sample_labels: np.ndarray, train_labels: np.ndarray, n_modes: int,
-                 min_count: int = 5) -> dict[str, float]:
-    """Mode coverage of samples against training labels (both arrays of ints, -1 = unclassified)."""
+                 min_count: int = 5) -> dict[str, float | None]:
+    """Mode coverage of samples against training labels (both arrays of ints, -1 = unclassified).
+
+    ``covered``: modes with >= 1 sample; ``covered_min_count``: with >= ``min_count``;
+    ``train_modes``: modes present in training; ``kl``: KL(q || p) as above, None
+    when no sample is classified; ``unclassified_share``: share of samples labelled -1.
+    """
     q, p = histogram(sample_labels, n_modes), histogram(train_labels, n_modes)
     return {
         "covered": int(np.sum(q >= 1)),
         "covered_min_count": int(np.sum(q >= min_count)),
         "train_modes": int(np.sum(p >= 1)),
-        "kl": kl(q, p) if q.sum() else float("nan"),
+        "kl": kl(q, p) if q.sum() else None,      # no classified sample: no histogram to compare
         "unclassified_share": float(np.mean(np.asarray(sample_labels) < 0)),
         "n_samples": int(len(sample_labels)),
     }

@@ -1,0 +1,20 @@
+"""A small untrained model directory, written through the real checkpoint API (no training needed)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from pipeline.gan.checkpoint import build_discriminator, build_generator, write_model_dir
+
+CHANNELS = {4: 16, 8: 16, 16: 8, 32: 8, 64: 8, 128: 8}
+
+
+def write_untrained_model(model_dir: Path, resolution: int = 32, base: int = 16, z_dim: int = 8,
+                          seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    config = {"z_dim": z_dim, "channels": CHANNELS, "resolution": resolution, "base": base, "mbstd_group": 4}
+    G, D = build_generator(config), build_discriminator(config)
+    write_model_dir(model_dir, config, {"g_ema": G.state_dict(), "G": G.state_dict(), "D": D.state_dict()},
+                    {"resolution": resolution, "z_dim": z_dim})
+    return model_dir
