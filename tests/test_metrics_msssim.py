@@ -45,3 +45,9 @@ def test_ms_ssim_matches_torchmetrics():
 def test_random_pairs_never_pair_an_image_with_itself():
     i, j = random_pairs(5, 500, seed=0)
     assert np.all(i != j) and set(i) == set(range(5))
+
+
+def test_smallest_images_for_five_scales():
+    x = paintings(3, 16)
+    np.testing.assert_allclose(ms_ssim(x, x), 1.0, atol=1e-5)
+    assert np.all(ms_ssim(x, x[::-1].copy())[[0, 2]] < 1)

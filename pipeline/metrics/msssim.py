@@ -66,8 +66,11 @@ def ms_ssim(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, data_ran
     terms = []
     for scale in range(len(WEIGHTS)):
         ssim, cs = _ssim_cs(x, y, data_range)
-        terms.append(ssim if scale == len(WEIGHTS) - 1 else cs)
-        x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+        if scale == len(WEIGHTS) - 1:
+            terms.append(ssim)
+        else:
+            terms.append(cs)
+            x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
     terms = torch.stack(terms).clamp(min=0)
     weights = torch.tensor(WEIGHTS, dtype=terms.dtype)[:, None]
     return torch.prod(terms ** weights, dim=0).double().numpy()
