@@ -75,6 +75,9 @@ def test_evaluate_writes_every_metric_and_the_plots(project):
     # an untrained generator is far from the paintings: SWD well above the real floor, no mode covered
     assert m["swd"]["avg"] > 1.5 * m["swd"]["real_avg"]
     assert m["modes"]["train_modes"] == 6 and m["modes"]["n_samples"] == 48 and m["modes"]["reason"] == ""
+    # the real reference: training paintings classify as their own modes
+    assert m["modes"]["real_covered"] == 6 and m["modes"]["real_unclassified_share"] == 0.0
+    assert m["modes"]["real_kl"] < 0.05
     assert m["fid"]["fid"] is None and m["fid"]["reason"] == "evaluate.inception_weights not set"
     assert m["counts"]["swd_images"] == 16 and m["counts"]["train"] == 40
     samples = Image.open(project / "plots" / "32" / "samples.png")

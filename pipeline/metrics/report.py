@@ -100,12 +100,19 @@ def measure(samples: np.ndarray, train: np.ndarray, train_labels: np.ndarray | N
     bar.update()
 
     # modes of the synthetic source, on every sample
-    mode_keys = ["covered", "covered_min_count", "train_modes", "kl", "unclassified_share", "n_samples"]
+    # (real_*: the same on as many training images as possible, classified the same way -- the noise floor)
+    mode_keys = ["covered", "covered_min_count", "train_modes", "kl", "unclassified_share", "n_samples",
+                 "real_covered", "real_kl", "real_unclassified_share"]
+    n = counts["modes_real_images"] = min(len(samples), n_train)
     if train_labels is None:
         out["modes"] = _not_computed(mode_keys, no_modes_reason or "training images carry no mode labels")
     else:
         labels = modes.classify_in_chunks(classify, samples)
-        out["modes"] = {**modes.mode_metrics(labels, train_labels, n_modes, cfg.modes_min_count), "reason": ""}
+        real = modes.mode_metrics(modes.classify_in_chunks(classify, train[np.sort(perm[:n])]), train_labels,
+                                  n_modes, cfg.modes_min_count)
+        out["modes"] = {**modes.mode_metrics(labels, train_labels, n_modes, cfg.modes_min_count),
+                        "real_covered": real["covered"], "real_kl": real["kl"],
+                        "real_unclassified_share": real["unclassified_share"], "reason": ""}
     bar.update()
 
     # FID / KID: only from a local Inception weights file
