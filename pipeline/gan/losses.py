@@ -32,12 +32,17 @@ def wgan_g(D: Critic, fake: torch.Tensor) -> torch.Tensor:
 
 def ns_r1_d(D: Critic, real: torch.Tensor, fake: torch.Tensor, gamma: float = 10.0,
             g: torch.Generator | None = None) -> tuple[torch.Tensor, dict, torch.Tensor]:
-    real = real.detach().requires_grad_(True)
+    """With gamma = 0 (lazy regularisation between R1 steps) the penalty is skipped."""
+    real = real.detach().requires_grad_(gamma > 0)
     real_scores, fake_scores = D(real), D(fake)
-    grad, = torch.autograd.grad(real_scores.sum(), real, create_graph=True)
-    penalty = grad.flatten(1).pow(2).sum(dim=1)
-    loss = F.softplus(fake_scores).mean() + F.softplus(-real_scores).mean() + gamma / 2 * penalty.mean()
-    return loss, {"d_loss": loss.item(), "penalty": penalty.mean().item()}, real_scores
+    loss = F.softplus(fake_scores).mean() + F.softplus(-real_scores).mean()
+    logs = {"d_loss": loss.item()}
+    if gamma > 0:
+        grad, = torch.autograd.grad(real_scores.sum(), real, create_graph=True)
+        penalty = grad.flatten(1).pow(2).sum(dim=1).mean()
+        loss = loss + gamma / 2 * penalty
+        logs["penalty"] = penalty.item()
+    return loss, logs, real_scores
 
 
 def ns_g(D: Critic, fake: torch.Tensor) -> torch.Tensor:

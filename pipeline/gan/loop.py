@@ -1,0 +1,320 @@
+"""One resolution of progressive GAN training, readable top to bottom.
+
+``train(cfg, reals, start, out_dir, resume_dir)`` trains the networks for
+``cfg.resolution``: from scratch when ``start`` is None, else from the state of
+the previous resolution, growing one block and fading it in. It keeps a
+periodic checkpoint in ``resume_dir`` (outside DVC's outputs), so a killed run
+continues where it stopped, and rolls back to it if the losses blow up.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from PIL import Image
+from tqdm import tqdm
+
+from pipeline.fsutil import atomic_path
+from pipeline.gan import checkpoint as ckpt
+from pipeline.gan.augment import AdaptiveP, augment
+from pipeline.gan.ema import update_ema
+from pipeline.gan.losses import d_loss, g_loss
+from pipeline.gan.networks import fade_reals
+from pipeline.gan.sampling import generate, latents, to_float, to_uint8
+from pipeline.images.grid import image_grid
+
+SAMPLE_SEED = 2024  # fixed latents of every samples.png
+GRID = 64
+
+
+class TrainingDiverged(RuntimeError):
+    pass
+
+
+@dataclass
+class TrainConfig:
+    resolution: int
+    base: int
+    z_dim: int
+    channels: dict[int, int]
+    batch: int
+    lr: float
+    kimg: float = 0.0            # base resolution: images shown, in thousands
+    fade_kimg: float = 0.0       # grown resolution: fade-in, then stabilise
+    stable_kimg: float = 0.0
+    loss: str = "ns-r1"
+    gamma: float = 1.0
+    r1_every: int = 4            # lazy regularisation interval (ns-r1)
+    ema_kimg: float = 1.0
+    ema_rampup: float | None = 0.05
+    policy: tuple[str, ...] = ("color", "translation", "cutout")
+    ada_target: float = 0.6
+    ada_kimg: float = 20.0
+    p_init: float = 0.0
+    xflip: bool = False
+    watch_kimg: float = 2.0      # diversity check and log interval
+    collapse_ratio: float = 0.5  # flag collapse below this share of the reals' diversity
+    checkpoint_kimg: float = 2.0
+    seed: int = 0
+    device: str = "cpu"
+    gp_limit: float = 1e4        # a penalty above this counts as an explosion
+    max_rollbacks: int = 3
+    mbstd_group: int = 4
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def total_kimg(self) -> float:
+        return self.kimg if self.resolution == self.base else self.fade_kimg + self.stable_kimg
+
+    def model_config(self) -> dict:
+        return {"z_dim": self.z_dim, "channels": {int(k): v for k, v in self.channels.items()},
+                "resolution": self.resolution, "base": self.base, "mbstd_group": self.mbstd_group}
+
+
+# ---------------------------------------------------------------- distributed
+
+def world() -> tuple[int, int]:
+    """(rank, world size); a single process is (0, 1)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def average_gradients(module: torch.nn.Module) -> None:
+    """All-reduce gradients by hand (as StyleGAN2-ADA does): DDP's hooks do not
+    see the second-order gradients of R1 / gradient penalties."""
+    _, size = world()
+    if size == 1:
+        return
+    for p in module.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= size
+
+
+def all_mean(value: float, device: str) -> float:
+    _, size = world()
+    if size == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.item() / size
+
+
+# ---------------------------------------------------------------- helpers
+
+def mean_pairwise_distance(images: torch.Tensor) -> float:
+    """Diversity of a batch: mean L2 distance between all pairs, on 16 px copies."""
+    small = torch.nn.functional.adaptive_avg_pool2d(images.float(), 16).flatten(1)
+    d = torch.cdist(small, small)
+    n = len(small)
+    return (d.sum() / (n * (n - 1))).item()
+
+
+def _rng_state(gens: dict[str, torch.Generator]) -> dict:
+    return {"torch": torch.get_rng_state(), **{k: g.get_state() for k, g in gens.items()}}
+
+
+def _set_rng_state(gens: dict[str, torch.Generator], state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    for k, g in gens.items():
+        g.set_state(state[k])
+
+
+# ---------------------------------------------------------------- training
+
+def build(cfg: TrainConfig, start: dict | None):
+    """Networks and optimizers; from ``start`` (previous resolution's state) grow one block."""
+    if start is None:
+        G = ckpt.build_generator(cfg.model_config())
+        D = ckpt.build_discriminator(cfg.model_config())
+        G_ema = copy.deepcopy(G)
+    else:
+        prev = dict(start["config"], channels=cfg.model_config()["channels"])
+        G, G_ema, D = ckpt.build_generator(prev), ckpt.build_generator(prev), ckpt.build_discriminator(prev)
+        G.load_state_dict(start["G"])
+        G_ema.load_state_dict(start["g_ema"])
+        D.load_state_dict(start["D"])
+        G.grow()
+        D.grow()
+        G_ema.grow()
+        # The new block of the EMA starts equal to the trained network's new block.
+        G_ema.load_state_dict(G.state_dict() | {k: v for k, v in G_ema.state_dict().items()
+                                                if k in start["g_ema"]})
+    for net in (G, D, G_ema):
+        net.to(cfg.device)
+        if cfg.device.startswith("cuda"):
+            net.to(memory_format=torch.channels_last)
+    G_ema.eval().requires_grad_(False)
+    # Adam beta1 = 0, beta2 = 0.99 (ProGAN); optimizer state starts fresh at each resolution.
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.0, 0.99), eps=1e-8)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.0, 0.99), eps=1e-8)
+    return G, D, G_ema, opt_g, opt_d
+
+
+def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path, resume_dir: Path,
+          live=None) -> dict:
+    """Train one resolution; write ``out_dir`` (model dir) and return the run's summary metrics."""
+    rank, size = world()
+    device = cfg.device
+    torch.manual_seed(cfg.seed * 1000 + cfg.resolution * 10 + rank)
+    gens = {"data": torch.Generator().manual_seed(cfg.seed + 17 * rank + cfg.resolution),
+            "aug": torch.Generator(device=device).manual_seed(cfg.seed + 31 * rank + cfg.resolution)}
+    data = torch.from_numpy(np.ascontiguousarray(reals))          # uint8 NHWC, in memory
+    batch = cfg.batch // size
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda"))
+
+    G, D, G_ema, opt_g, opt_d = build(cfg, start)
+    ada = AdaptiveP(start["ada_p"] if start else cfg.p_init, cfg.ada_target, cfg.ada_kimg)
+    grown = start is not None
+    fade_nimg = cfg.fade_kimg * 1000 if grown else 0
+    total_nimg = int(cfg.total_kimg * 1000)
+    fixed_z = latents(GRID, cfg.z_dim, SAMPLE_SEED)
+    watch_reals = to_float(reals[torch.randperm(len(reals), generator=torch.Generator().manual_seed(0))[:GRID]])
+    real_diversity = mean_pairwise_distance(watch_reals)
+
+    state = {"nimg": 0, "history": [], "rollbacks": 0, "lr": cfg.lr, "collapsed": False, "diversity_min": math.inf}
+    resume_file = resume_dir / "checkpoint.pt"
+
+    def snapshot() -> dict:
+        return {"G": G.state_dict(), "D": D.state_dict(), "g_ema": G_ema.state_dict(),
+                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "ada": ada.state_dict(),
+                "state": copy.deepcopy(state), "rng": _rng_state(gens)}
+
+    def restore(snap: dict) -> None:
+        G.load_state_dict(snap["G"])
+        D.load_state_dict(snap["D"])
+        G_ema.load_state_dict(snap["g_ema"])
+        opt_g.load_state_dict(snap["opt_g"])
+        opt_d.load_state_dict(snap["opt_d"])
+        ada.load_state_dict(snap["ada"])
+        state.update(copy.deepcopy(snap["state"]))
+        _set_rng_state(gens, snap["rng"])
+
+    if resume_file.exists():
+        restore(ckpt.load(resume_file, device))
+        if rank == 0:
+            print(f"train {cfg.resolution}: resuming at {state['nimg'] / 1000:.1f} kimg from {resume_file}")
+            if live is not None:
+                for row in state["history"]:
+                    for k, v in row.items():
+                        if k != "step" and math.isfinite(v):
+                            live.log_metric(k, v)
+                    live.next_step()
+    last_good = copy.deepcopy(snapshot())
+
+    def critic(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        with autocast:
+            return D(augment(x, ada.p, cfg.policy, gens["aug"]), alpha).float()
+
+    bar = tqdm(total=total_nimg / 1000, initial=state["nimg"] / 1000, unit="kimg", desc=f"train {cfg.resolution}px",
+               disable=rank != 0, bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} kimg [{elapsed}<{remaining}]")
+    step, t0, nimg0, logs = 0, time.time(), state["nimg"], {}
+    next_watch = (state["nimg"] // int(cfg.watch_kimg * 1000) + 1) * int(cfg.watch_kimg * 1000)
+    next_ckpt = (state["nimg"] // int(cfg.checkpoint_kimg * 1000) + 1) * int(cfg.checkpoint_kimg * 1000)
+    while state["nimg"] < total_nimg:
+        alpha = min(1.0, state["nimg"] / fade_nimg) if fade_nimg else 1.0
+        idx = torch.randint(len(data), (batch,), generator=gens["data"])
+        real = to_float(data[idx]).to(device)
+        if cfg.xflip:
+            flip = torch.rand(batch, generator=gens["data"]) < 0.5
+            real[flip] = real[flip].flip(3)
+        real = fade_reals(real, alpha)
+
+        # Discriminator step (R1 only every r1_every steps, scaled to match).
+        regularise = cfg.loss == "wgan-gp" or step % cfg.r1_every == 0
+        with autocast:
+            fake = G(torch.randn(batch, cfg.z_dim, device=device), alpha).float()
+        D_fn = lambda x: critic(x, alpha)
+        gamma = cfg.gamma * (cfg.r1_every if cfg.loss == "ns-r1" else 1) if regularise else 0.0
+        loss_d, logs_d, real_scores = d_loss(cfg.loss, D_fn, real, fake.detach(), gamma, gens["aug"])
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        average_gradients(D)
+        ada.observe(real_scores)
+
+        # Generator step.
+        with autocast:
+            fake = G(torch.randn(batch, cfg.z_dim, device=device), alpha).float()
+        loss_g = g_loss(cfg.loss, D_fn, fake)
+        bad = not (math.isfinite(loss_d.item()) and math.isfinite(loss_g.item())
+                   and logs_d.get("penalty", 0.0) < cfg.gp_limit)
+        if all_mean(float(bad), device) > 0:
+            state["rollbacks"] += 1
+            if state["rollbacks"] > cfg.max_rollbacks:
+                raise TrainingDiverged(
+                    f"train {cfg.resolution}px: losses became non-finite or the gradient penalty exploded "
+                    f"(d_loss={loss_d.item():.3g}, g_loss={loss_g.item():.3g}, penalty={logs_d.get('penalty', 0.0):.3g}) "
+                    f"{state['rollbacks']} times; lower res.{cfg.resolution}.lr (now {state['lr']:.2g}) or raise gamma")
+            rollbacks, lr = state["rollbacks"], state["lr"] * 0.5
+            restore(last_good)
+            state["rollbacks"], state["lr"] = rollbacks, lr
+            for opt in (opt_g, opt_d):
+                for group in opt.param_groups:
+                    group["lr"] = lr
+            if rank == 0:
+                tqdm.write(f"train {cfg.resolution}px: non-finite loss or exploding penalty; rolled back to "
+                           f"{state['nimg'] / 1000:.1f} kimg and halved the learning rate to {lr:.2g}")
+            continue
+        opt_d.step()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        average_gradients(G)
+        opt_g.step()
+
+        state["nimg"] += cfg.batch
+        step += 1
+        update_ema(G_ema, G, cfg.batch, cfg.ema_kimg, state["nimg"], None if grown else cfg.ema_rampup)
+        if step % 4 == 0:
+            ada.signs = [all_mean(sum(ada.signs) / len(ada.signs), device)] if ada.signs else []
+            ada.update(4 * cfg.batch)
+        logs = {"g_loss": loss_g.item(), **logs_d, "alpha": alpha}
+        bar.update(cfg.batch / 1000)
+
+        if state["nimg"] >= next_watch or state["nimg"] >= total_nimg:
+            next_watch += int(cfg.watch_kimg * 1000)
+            with torch.no_grad(), autocast:
+                samples = G_ema(fixed_z.to(device), alpha).float().cpu()
+            diversity = mean_pairwise_distance(samples) / real_diversity
+            state["diversity_min"] = min(state["diversity_min"], diversity)
+            state["collapsed"] |= diversity < cfg.collapse_ratio
+            kimg_s = (state["nimg"] - nimg0) / 1000 / max(time.time() - t0, 1e-9)
+            row = {"step": state["nimg"], "kimg": state["nimg"] / 1000, **logs, "augment_p": ada.p,
+                   "ada_rt": ada.last_rt, "diversity": diversity, "kimg_per_s": kimg_s, "lr": state["lr"]}
+            state["history"].append(row)
+            if rank == 0:
+                bar.set_postfix(g=f"{logs['g_loss']:.2f}", d=f"{logs['d_loss']:.2f}", p=f"{ada.p:.2f}",
+                                div=f"{diversity:.2f}")
+                if live is not None:
+                    for k, v in row.items():
+                        if k != "step" and math.isfinite(v):
+                            live.log_metric(k, v)
+                    live.log_image("samples.png", Image.fromarray(image_grid(to_uint8(samples), columns=8)))
+                    live.next_step()
+        if state["nimg"] >= next_ckpt:
+            next_ckpt += int(cfg.checkpoint_kimg * 1000)
+            last_good = copy.deepcopy(snapshot())
+            if rank == 0:
+                ckpt.save(last_good, resume_file)
+    bar.close()
+
+    summary = {"kimg": state["nimg"] / 1000, "seconds": time.time() - t0,
+               "kimg_per_s": (state["nimg"] - nimg0) / 1000 / max(time.time() - t0, 1e-9),
+               "augment_p": ada.p, "diversity": state["history"][-1]["diversity"] if state["history"] else None,
+               "diversity_min": state["diversity_min"], "collapse_flag": bool(state["collapsed"]),
+               "rollbacks": state["rollbacks"], "g_loss": logs.get("g_loss"), "d_loss": logs.get("d_loss")}
+    if rank == 0:
+        final = {"G": G.state_dict(), "D": D.state_dict(), "g_ema": G_ema.state_dict(), "ada_p": ada.p,
+                 "nimg": state["nimg"], "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict()}
+        ckpt.write_model_dir(out_dir, cfg.model_config(), final, {"summary": summary, "train": asdict(cfg)})
+        grid = image_grid(generate(G_ema, fixed_z), columns=8)
+        with atomic_path(out_dir / "samples.png") as tmp:
+            Image.fromarray(grid).save(tmp, format="PNG")
+    return summary
