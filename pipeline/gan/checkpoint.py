@@ -24,8 +24,10 @@ class ModelDirError(FileNotFoundError):
 
 
 def save(obj: Any, path: Path | str) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    # Through a file object: given a path, torch.save names the zip's records after
+    # the (random) temporary file, so equal weights would give different bytes.
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def load(path: Path | str, device: str = "cpu") -> Any:
