@@ -91,7 +91,8 @@ class AdaptiveP:
         self.p = float(min(max(self.p + step, 0.0), self.max_p))
 
     def state_dict(self) -> dict:
-        return {"p": self.p, "last_rt": self.last_rt}
+        return {"p": self.p, "last_rt": self.last_rt, "signs": list(self.signs)}
 
     def load_state_dict(self, state: dict) -> None:
         self.p, self.last_rt = state["p"], state["last_rt"]
+        self.signs = list(state.get("signs", []))

@@ -180,7 +180,7 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
     watch_reals = to_float(reals[torch.randperm(len(reals), generator=torch.Generator().manual_seed(0))[:GRID]])
     real_diversity = mean_pairwise_distance(watch_reals)
 
-    state = {"nimg": 0, "history": [], "rollbacks": 0, "lr": cfg.lr, "collapsed": False, "diversity_min": math.inf}
+    state = {"nimg": 0, "step": 0, "history": [], "rollbacks": 0, "lr": cfg.lr, "collapsed": False, "diversity_min": math.inf}
     resume_file = resume_dir / "checkpoint.pt"
 
     def snapshot() -> dict:
@@ -216,7 +216,7 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
 
     bar = tqdm(total=total_nimg / 1000, initial=state["nimg"] / 1000, unit="kimg", desc=f"train {cfg.resolution}px",
                disable=rank != 0, bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} kimg [{elapsed}<{remaining}]")
-    step, t0, nimg0, logs = 0, time.time(), state["nimg"], {}
+    t0, nimg0, logs = time.time(), state["nimg"], {}
     next_watch = (state["nimg"] // int(cfg.watch_kimg * 1000) + 1) * int(cfg.watch_kimg * 1000)
     next_ckpt = (state["nimg"] // int(cfg.checkpoint_kimg * 1000) + 1) * int(cfg.checkpoint_kimg * 1000)
     while state["nimg"] < total_nimg:
@@ -229,7 +229,7 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
         real = fade_reals(real, alpha)
 
         # Discriminator step (R1 only every r1_every steps, scaled to match).
-        regularise = cfg.loss == "wgan-gp" or step % cfg.r1_every == 0
+        regularise = cfg.loss == "wgan-gp" or state["step"] % cfg.r1_every == 0
         with autocast:
             fake = G(torch.randn(batch, cfg.z_dim, device=device), alpha).float()
         D_fn = lambda x: critic(x, alpha)
@@ -270,9 +270,9 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
         opt_g.step()
 
         state["nimg"] += cfg.batch
-        step += 1
+        state["step"] += 1
         update_ema(G_ema, G, cfg.batch, cfg.ema_kimg, state["nimg"], None if grown else cfg.ema_rampup)
-        if step % 4 == 0:
+        if state["step"] % 4 == 0:
             ada.signs = [all_mean(sum(ada.signs) / len(ada.signs), device)] if ada.signs else []
             ada.update(4 * cfg.batch)
         logs = {"g_loss": loss_g.item(), **logs_d, "alpha": alpha}
