@@ -99,6 +99,18 @@ def average_gradients(module: torch.nn.Module) -> None:
             p.grad /= size
 
 
+def broadcast_from_rank0(*modules: torch.nn.Module) -> None:
+    """Give every rank rank 0's weights: each rank seeds its RNG with its rank, so
+    fresh networks (and grown blocks) start different, and averaged gradients
+    alone would never bring them together (DDP's constructor does this broadcast)."""
+    _, size = world()
+    if size == 1:
+        return
+    for m in modules:
+        for t in [*m.parameters(), *m.buffers()]:
+            dist.broadcast(t.data, src=0)
+
+
 def all_mean(value: float, device: str) -> float:
     _, size = world()
     if size == 1:
@@ -172,6 +184,7 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda"))
 
     G, D, G_ema, opt_g, opt_d = build(cfg, start)
+    broadcast_from_rank0(G, D, G_ema)
     ada = AdaptiveP(start["ada_p"] if start else cfg.p_init, cfg.ada_target, cfg.ada_kimg)
     grown = start is not None
     fade_nimg = cfg.fade_kimg * 1000 if grown else 0
