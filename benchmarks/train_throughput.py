@@ -1,0 +1,71 @@
+"""Images/s of full training steps (D step + G step, DiffAugment at p=0.5, lazy R1) per resolution.
+
+Runs the real loop (``pipeline.gan.loop.train``) with the channel widths of
+params.yaml (``train.channels``) and each resolution's ``res.<size>.batch``, on
+random uint8 images. Each size is trained as its own base (no fade-in branch),
+so the step is the stable-phase step of a grown stage. On CUDA the loop uses
+bf16 autocast and channels_last; peak memory is reported there.
+
+    python -m benchmarks.train_throughput [--sizes 32 64 128] [--steps 20] [--device auto|cpu|cuda]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline import params as P
+from pipeline.gan.loop import TrainConfig, train
+
+
+def measure(size: int, channels: dict[int, int], batch: int, steps: int, device: str, z_dim: int) -> dict:
+    reals = np.random.default_rng(0).integers(0, 256, (256, size, size, 3), dtype=np.uint8)
+    with tempfile.TemporaryDirectory() as tmp:
+        def run(n_steps: int, name: str) -> dict:
+            cfg = TrainConfig(resolution=size, base=size, z_dim=z_dim, channels=channels, batch=batch, lr=0.002,
+                              kimg=n_steps * batch / 1000, p_init=0.5, ada_kimg=0.0,   # p fixed at 0.5
+                              watch_kimg=1e6, checkpoint_kimg=1e6, device=device)
+            return train(cfg, reals, None, Path(tmp) / name / "out", Path(tmp) / name / "resume")
+
+        run(2, "warmup")    # allocator, cuDNN autotuning, first-call overheads
+        if device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        summary = run(steps, "measure")
+    out = {"size": size, "batch": batch, "steps": steps, "images_per_s": summary["kimg_per_s"] * 1000,
+           "kimg_per_s": summary["kimg_per_s"]}
+    if device.startswith("cuda"):
+        out["peak_mem_gib"] = torch.cuda.max_memory_allocated() / 2 ** 30
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 128])
+    ap.add_argument("--steps", type=int, default=20, help="measured steps per size (after 2 warm-up steps)")
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    params = P.load()
+    t = params["train"]
+    z_dim = P.get(t, "z_dim", "train", int, 128)
+    channels = P.per_resolution(t["channels"], "train.channels", [2 ** i for i in range(2, max(args.sizes).bit_length())], int)
+    print(f"device {device}" + (f" ({torch.cuda.get_device_name()}, bf16 autocast)" if device == "cuda"
+                                else f" ({torch.get_num_threads()} threads)"))
+    print(f"{'size':>5} {'batch':>5} {'images/s':>9} {'kimg/s':>8}" + (" peak GiB" if device == "cuda" else ""))
+    for size in args.sizes:
+        res = params["res"].get(size, params["res"].get(str(size)))
+        if not isinstance(res, dict) or "batch" not in res:
+            raise P.ParamError(f"res.{size}.batch", "missing (the benchmark uses each resolution's batch)")
+        r = measure(size, channels, int(res["batch"]), args.steps, device, z_dim)
+        print(f"{size:>5} {r['batch']:>5} {r['images_per_s']:>9.1f} {r['kimg_per_s']:>8.3f}"
+              + (f" {r['peak_mem_gib']:>8.2f}" if "peak_mem_gib" in r else ""), flush=True)
+
+
+if __name__ == "__main__":
+    main()
