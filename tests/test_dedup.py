@@ -114,3 +114,30 @@ def test_bad_dedup_param_names_the_key():
     from pipeline.params import ParamError
     with pytest.raises(ParamError, match="dedup.hash_bits"):
         stage.settings({"dedup": {"hash_bits": 80}})
+
+
+def test_pairs_and_group_equal_brute_force_over_views():
+    rng = np.random.default_rng(1)
+    n, d = 400, 6
+    codes = rng.integers(0, 2**64, (n, 2), dtype=np.uint64, endpoint=False)
+    codes[::3, 1] = codes[::3, 0]                                   # views that hash alike
+    codes[200:260] = codes[:60] ^ (rng.integers(0, 2**64, (60, 2), dtype=np.uint64, endpoint=False)
+                                   & rng.integers(0, 2**64, (60, 2), dtype=np.uint64, endpoint=False)
+                                   & rng.integers(0, 2**64, (60, 2), dtype=np.uint64, endpoint=False))
+    codes[300:320] = codes[:20]                                     # exact copies
+    colour = rng.normal(0, 1, (n, 2, d)).astype(np.float32)
+    colour[200:260] = colour[:60] + rng.normal(0, 0.1, (60, 2, d)).astype(np.float32)
+    colour[300:320] = colour[:20]
+    fps = D.Fingerprints(codes, colour, np.ones((n, 2), np.int64))
+    rule = D.Rule(hash_bits=10, colour=0.15)
+    hd = np.bitwise_count(codes[:, None, :, None] ^ codes[None, :, None, :])
+    cd = np.sqrt(((colour[:, None, :, None] - colour[None, :, None, :]) ** 2).mean(-1))
+    ok = ((hd <= rule.hash_bits) & (cd <= rule.colour)).any(axis=(2, 3))
+    bi, bj = np.nonzero(np.triu(ok, 1))
+    i, j, _, _ = D.pairs(fps, rule)
+    assert len(bi) > 60 and sorted(zip(i.tolist(), j.tolist())) == sorted(zip(bi.tolist(), bj.tolist()))
+    from scipy.sparse.csgraph import connected_components
+    _, ref = connected_components(np.triu(ok, 1), directed=False)
+    groups = D.group(fps, rule)
+    assert (groups[:, None] == groups[None]).tolist() == (ref[:, None] == ref[None]).tolist()
+    assert (D.match(fps[200:260], fps[:60], rule) == np.arange(60)).mean() > 0.9

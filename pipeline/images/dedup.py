@@ -38,6 +38,7 @@ either is computed, so letterboxed copies hash like the original.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Iterable, Sequence
 
 import imagehash
@@ -50,7 +51,6 @@ COLOUR_SIDE = 8        # colour thumbnail is COLOUR_SIDE x COLOUR_SIDE RGB
 WORK_SIDE = 256        # images are reduced to at most this side before hashing (speed)
 TRIM_SIDE = 128        # borders are found on a copy of this size
 VIEWS = 2              # each image is hashed whole and border-trimmed
-CHUNKS = 4             # multi-index hashing: 64-bit codes split into 4 x 16-bit chunks
 
 
 @dataclass(frozen=True)
@@ -205,54 +205,72 @@ def hamming_pairs(a: np.ndarray, max_dist: int, b: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All (i, j, dist) with popcount(a[i] ^ b[j]) <= max_dist, by multi-index hashing.
 
-    Split the 64-bit codes into 4 chunks of 16 bits: two codes within ``max_dist``
-    agree within ``max_dist // 4`` bits on at least one chunk (pigeonhole). For
-    each chunk and each flip pattern of that many bits, look up the codes whose
-    chunk equals the flipped one in a 65,536-entry table, then check the full
-    distance. Cost grows with the candidates, not with N^2. Hand-written because
-    no kept library does Hamming range search (BK-tree packages are pure Python
-    and visit most of the tree at radius 10).
+    Split the 64-bit codes into m chunks: two codes within ``max_dist`` agree
+    within ``max_dist // m`` bits on at least one chunk (pigeonhole). For each
+    chunk and each flip pattern of that many bits, look up the codes whose chunk
+    equals the flipped one in a table, then check the full distance. Chunks are
+    wide (about log2(N) + 6 bits, at most 22) so table lookups, which are cheap vectorised
+    gathers, outnumber candidates, which are not. A pair is kept only in the
+    first chunk that finds it, so no global dedup sort is needed. Hand-written
+    because no kept library does Hamming range search (BK-tree packages are pure
+    Python and visit most of the tree at radius 10).
     With ``b=None`` the pairs are within ``a`` with i < j.
     """
     a = np.ascontiguousarray(a, np.uint64)
     same = b is None
     b = a if same else np.ascontiguousarray(b, np.uint64)
-    radius = max_dist // CHUNKS
-    flips = _flip_masks(16, radius)
+    if len(a) == 0 or len(b) == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
+    width = int(np.clip(np.ceil(np.log2(len(b) + 1)) + 6, 8, 22))
+    m = -(-64 // width)
+    edges = [64 * c // m for c in range(m + 1)]
+    radius = max_dist // m
+
+    def chunk(x, c):
+        lo, hi = edges[c], edges[c + 1]
+        return ((x >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)).astype(np.int64)
+
+    qa = [chunk(a, c) for c in range(m)]
+    rb = [chunk(b, c) for c in range(m)]
     found_i, found_j = [], []
-    for c in range(CHUNKS):
-        shift = np.uint64(16 * c)
-        qa = ((a >> shift) & np.uint64(0xFFFF)).astype(np.int64)
-        rb = ((b >> shift) & np.uint64(0xFFFF)).astype(np.int64)
-        order = np.argsort(rb, kind="stable")
-        counts = np.bincount(rb, minlength=1 << 16)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        for flip in flips:
-            key = qa ^ flip
+    for c in range(m):
+        order = np.argsort(rb[c], kind="stable")
+        counts = np.bincount(rb[c], minlength=1 << (edges[c + 1] - edges[c])).astype(np.int32)
+        starts = np.cumsum(counts, dtype=np.int64) - counts
+        for flip in _flip_masks(edges[c + 1] - edges[c], radius):
+            key = qa[c] ^ flip
             n = counts[key]
-            total = int(n.sum())
-            if total == 0:
+            hit = np.flatnonzero(n)
+            if len(hit) == 0:
                 continue
-            qi = np.repeat(np.arange(len(a)), n)
-            offset = np.arange(total) - np.repeat(np.cumsum(n) - n, n)
-            rj = order[starts[key][qi] + offset]
+            n = n[hit]
+            key = key[hit]
+            qi = np.repeat(hit, n)
+            offset = np.arange(len(qi)) - np.repeat(np.cumsum(n) - n, n)
+            rj = order[starts[key].repeat(n) + offset]
+            keep = qi < rj if same else np.ones(len(qi), bool)
+            for e in range(c):   # found by an earlier chunk already
+                keep &= np.bitwise_count((qa[e][qi] ^ rb[e][rj]).astype(np.uint64)) > radius
+            qi, rj = qi[keep], rj[keep]
             keep = _popcount(a[qi] ^ b[rj]) <= max_dist
-            if same:
-                keep &= qi < rj
             found_i.append(qi[keep])
             found_j.append(rj[keep])
     if not found_i:
         empty = np.zeros(0, np.int64)
         return empty, empty, empty
-    pair = np.unique(np.concatenate(found_i) * len(b) + np.concatenate(found_j))
-    i, j = pair // len(b), pair % len(b)
+    i, j = np.concatenate(found_i), np.concatenate(found_j)
+    order = np.lexsort((j, i))
+    i, j = i[order], j[order]
     return i, j, _popcount(a[i] ^ b[j])
 
 
 def _flip_masks(bits: int, radius: int) -> np.ndarray:
     """Every ``bits``-bit integer with at most ``radius`` bits set."""
-    masks = np.arange(1 << bits)
-    return masks[np.bitwise_count(masks.astype(np.uint64)) <= radius].astype(np.int64)
+    masks = [0]
+    for r in range(1, radius + 1):
+        masks += [sum(1 << p for p in combo) for combo in combinations(range(bits), r)]
+    return np.array(masks, np.int64)
 
 
 def _colour_dist(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -263,22 +281,44 @@ def _view_matches(qa: Fingerprints, rb: Fingerprints | None, rule: Rule):
     """(i, j, hash dist, colour dist) of image pairs with some view of each passing both tests.
 
     With ``rb=None``, pairs within ``qa`` (i < j). Per image pair the view pair
-    with the smallest colour distance is reported.
+    with the smallest colour distance is reported. Equal codes (an image whose
+    two views hash alike, exact copies) are searched once.
     """
-    q_codes = qa.phash.reshape(-1)
     r = qa if rb is None else rb
-    fi, fj, hd = hamming_pairs(q_codes, rule.hash_bits, None if rb is None else r.phash.reshape(-1))
+    q_codes, q_inv = np.unique(qa.phash.reshape(-1), return_inverse=True)
+    r_codes, r_inv = (q_codes, q_inv) if rb is None else np.unique(r.phash.reshape(-1), return_inverse=True)
+    ci, cj, chd = hamming_pairs(q_codes, rule.hash_bits, None if rb is None else r_codes)
+    if rb is None:   # equal codes pair with themselves too; the search gives only ci < cj
+        ci, cj = np.concatenate([ci, np.arange(len(q_codes))]), np.concatenate([cj, np.arange(len(q_codes))])
+        chd = np.concatenate([chd, np.zeros(len(q_codes), np.int64)])
+    # expand code pairs to view pairs: views grouped by code (CSR)
+    q_views, q_start, q_count = _members(q_inv, len(q_codes))
+    r_views, r_start, r_count = (q_views, q_start, q_count) if rb is None else _members(r_inv, len(r_codes))
+    per = q_count[ci] * r_count[cj]
+    pair = np.repeat(np.arange(len(ci)), per)
+    k = np.arange(len(pair)) - np.repeat(np.cumsum(per) - per, per)
+    fi = q_views[q_start[ci][pair] + k // r_count[cj][pair]]
+    fj = r_views[r_start[cj][pair] + k % r_count[cj][pair]]
+    hd = chd[pair]
     i, j = fi // VIEWS, fj // VIEWS
+    keep = i != j if rb is None else np.ones(len(i), bool)
+    fi, fj, hd, i, j = fi[keep], fj[keep], hd[keep], i[keep], j[keep]
     cd = _colour_dist(qa.colour.reshape(-1, qa.colour.shape[-1])[fi], r.colour.reshape(-1, r.colour.shape[-1])[fj])
     keep = cd <= rule.colour
     if rb is None:
-        keep &= i != j
         i, j = np.minimum(i, j), np.maximum(i, j)
     i, j, hd, cd = i[keep], j[keep], hd[keep], cd[keep]
     order = np.lexsort((hd, cd, j, i))
     i, j, hd, cd = i[order], j[order], hd[order], cd[order]
     first = np.unique(i * len(r) + j, return_index=True)[1]
     return i[first], j[first], hd[first], cd[first]
+
+
+def _members(inverse: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views sorted by code, with each code's start and count in that order."""
+    views = np.argsort(inverse, kind="stable")
+    count = np.bincount(inverse, minlength=n)
+    return views, np.cumsum(count) - count, count
 
 
 def pairs(fps: Fingerprints, rule: Rule = Rule()) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
