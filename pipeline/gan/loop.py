@@ -227,6 +227,29 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
         with autocast:
             return D(augment(x, ada.p, cfg.policy, gens["aug"]), alpha).float()
 
+    def diverged(losses: list[float], penalty: float) -> bool:
+        """Non-finite loss or exploding penalty on any rank."""
+        bad = not all(math.isfinite(v) for v in losses + [penalty]) or penalty >= cfg.gp_limit
+        return all_mean(float(bad), device) > 0
+
+    def rollback(ld: float, lg: float, penalty: float) -> None:
+        """Back to the last good checkpoint with half the learning rate; give up after max_rollbacks."""
+        state["rollbacks"] += 1
+        if state["rollbacks"] > cfg.max_rollbacks:
+            raise TrainingDiverged(
+                f"train {cfg.resolution}px: losses became non-finite or the gradient penalty exploded "
+                f"(d_loss={ld:.3g}, g_loss={lg:.3g}, penalty={penalty:.3g}) {state['rollbacks']} times; "
+                f"lower res.{cfg.resolution}.lr (now {state['lr']:.2g}) or raise train.gamma")
+        rollbacks, lr = state["rollbacks"], state["lr"] * 0.5
+        restore(last_good)
+        state["rollbacks"], state["lr"] = rollbacks, lr
+        for opt in (opt_g, opt_d):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        if rank == 0:
+            tqdm.write(f"train {cfg.resolution}px: non-finite loss or exploding penalty; rolled back to "
+                       f"{state['nimg'] / 1000:.1f} kimg and halved the learning rate to {lr:.2g}")
+
     bar = tqdm(total=total_nimg / 1000, initial=state["nimg"] / 1000, unit="kimg", desc=f"train {cfg.resolution}px",
                disable=rank != 0, bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} kimg [{elapsed}<{remaining}]")
     t0, nimg0, logs = time.time(), state["nimg"], {}
@@ -243,40 +266,28 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
 
         # Discriminator step (R1 only every r1_every steps, scaled to match).
         regularise = cfg.loss == "wgan-gp" or state["step"] % cfg.r1_every == 0
+        gamma = cfg.gamma * (cfg.r1_every if cfg.loss == "ns-r1" else 1) if regularise else 0.0
+        D_fn = lambda x: critic(x, alpha)
         with autocast:
             fake = G(torch.randn(batch, cfg.z_dim, device=device), alpha).float()
-        D_fn = lambda x: critic(x, alpha)
-        gamma = cfg.gamma * (cfg.r1_every if cfg.loss == "ns-r1" else 1) if regularise else 0.0
         loss_d, logs_d, real_scores = d_loss(cfg.loss, D_fn, real, fake.detach(), gamma, gens["aug"])
+        penalty = logs_d.get("penalty", 0.0)
+        if diverged([loss_d.item()], penalty):
+            rollback(loss_d.item(), float("nan"), penalty)
+            continue
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         average_gradients(D)
+        opt_d.step()
         ada.observe(real_scores)
 
-        # Generator step.
+        # Generator step, against the updated discriminator.
         with autocast:
             fake = G(torch.randn(batch, cfg.z_dim, device=device), alpha).float()
         loss_g = g_loss(cfg.loss, D_fn, fake)
-        bad = not (math.isfinite(loss_d.item()) and math.isfinite(loss_g.item())
-                   and logs_d.get("penalty", 0.0) < cfg.gp_limit)
-        if all_mean(float(bad), device) > 0:
-            state["rollbacks"] += 1
-            if state["rollbacks"] > cfg.max_rollbacks:
-                raise TrainingDiverged(
-                    f"train {cfg.resolution}px: losses became non-finite or the gradient penalty exploded "
-                    f"(d_loss={loss_d.item():.3g}, g_loss={loss_g.item():.3g}, penalty={logs_d.get('penalty', 0.0):.3g}) "
-                    f"{state['rollbacks']} times; lower res.{cfg.resolution}.lr (now {state['lr']:.2g}) or raise gamma")
-            rollbacks, lr = state["rollbacks"], state["lr"] * 0.5
-            restore(last_good)
-            state["rollbacks"], state["lr"] = rollbacks, lr
-            for opt in (opt_g, opt_d):
-                for group in opt.param_groups:
-                    group["lr"] = lr
-            if rank == 0:
-                tqdm.write(f"train {cfg.resolution}px: non-finite loss or exploding penalty; rolled back to "
-                           f"{state['nimg'] / 1000:.1f} kimg and halved the learning rate to {lr:.2g}")
+        if diverged([loss_g.item()], 0.0):
+            rollback(loss_d.item(), loss_g.item(), penalty)
             continue
-        opt_d.step()
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         average_gradients(G)
