@@ -281,15 +281,18 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
         opt_d.step()
         ada.observe(real_scores)
 
-        # Generator step, against the updated discriminator.
+        # Generator step, against the updated discriminator (whose weights need no gradient here).
+        D.requires_grad_(False)
         with autocast:
             fake = G(torch.randn(batch, cfg.z_dim, device=device), alpha).float()
         loss_g = g_loss(cfg.loss, D_fn, fake)
         if diverged([loss_g.item()], 0.0):
+            D.requires_grad_(True)
             rollback(loss_d.item(), loss_g.item(), penalty)
             continue
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        D.requires_grad_(True)
         average_gradients(G)
         opt_g.step()
 
