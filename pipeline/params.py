@@ -130,15 +130,13 @@ def _chain(base: int, grow: dict[int, int]) -> list[tuple[int, int | None]]:
     pending = dict(grow)
     while pending:
         prev = order[-1][0]
-        nxt = [s for s, f in pending.items() if f == prev]
-        if not nxt:
+        # every grown size is twice its source (checked below), so at most one grows from prev
+        size = 2 * prev
+        if pending.get(size) != prev:
             bad = min(pending)
-            raise ParamError(f"train.grow.{bad}",
+            raise ParamError(f"ladder.grow.{bad}",
                              f"starts from {pending[bad]}, which is not trained "
                              f"(ladder so far: {', '.join(str(s) for s, _ in order)})")
-        if len(nxt) > 1:
-            raise ParamError(f"ladder.grow.{max(nxt)}", f"two resolutions grow from {prev}: {sorted(nxt)}")
-        size = nxt[0]
         order.append((size, prev))
         del pending[size]
     return order

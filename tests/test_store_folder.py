@@ -1,0 +1,59 @@
+"""The content-addressed raw store and the folder source."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.images.store import RawStore, Rejected, inspect_image
+from pipeline.sources import folder
+
+
+def png(size=(40, 40), colour=(200, 30, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_store_names_files_by_content_and_stores_repeats_once(tmp_path):
+    store = RawStore(tmp_path / "raw", min_side=8)
+    data = png()
+    row = store.add(data, source="t", origin="a")
+    again = store.add(data, source="t", origin="b")
+    store.close()
+    sha = hashlib.sha256(data).hexdigest()
+    assert row["file"] == f"images/{sha}.png" and (tmp_path / "raw" / row["file"]).read_bytes() == data
+    assert again["other_origins"] == "b"
+    rows = list(csv.DictReader(open(tmp_path / "raw" / "manifest.csv")))
+    assert len(rows) == 1 and rows[0]["width"] == "40" and rows[0]["mime"] == "image/png"
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"<html>not an image</html>", "not-an-image"),
+    (png()[:60], "decode-error"),
+    (png((4, 4)), "too-small"),
+])
+def test_junk_is_rejected_with_a_reason(data, reason):
+    with pytest.raises(Rejected) as e:
+        inspect_image(data, min_side=8)
+    assert e.value.reason == reason
+
+
+def test_folder_source_copies_recursively_and_lists_unreadable_files(tmp_path):
+    src = tmp_path / "art"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.png").write_bytes(png(colour=(1, 2, 3)))
+    (src / "sub" / "b.jpg").write_bytes(png(colour=(9, 9, 9)))   # wrong extension is fine
+    (src / "sub" / "notes.txt").write_text("hello")
+    spec = {"kind": "folder", "path": str(src)}
+    folder.validate(spec, "scrape.sources[0]")
+    store = RawStore(tmp_path / "raw", min_side=8)
+    folder.collect(spec, store, {})
+    store.close()
+    assert sorted(r["origin"] for r in store.rows.values()) == ["a.png", "sub/b.jpg"]
+    rejected = list(csv.DictReader(open(tmp_path / "raw" / "rejected.csv")))
+    assert [(r["origin"], r["reason"]) for r in rejected] == [("sub/notes.txt", "not-an-image")]
