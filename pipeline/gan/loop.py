@@ -130,6 +130,17 @@ def mean_pairwise_distance(images: torch.Tensor) -> float:
     return (d.sum() / (n * (n - 1))).item()
 
 
+def log_row(live, row: dict, samples: Image.Image | None = None) -> None:
+    """One dvclive step; the step is the number of images shown, so curves of runs align."""
+    live.step = row["step"]
+    for k, v in row.items():
+        if k != "step" and math.isfinite(v):
+            live.log_metric(k, v)
+    if samples is not None:
+        live.log_image("samples.png", samples)
+    live.next_step()
+
+
 def _rng_state(gens: dict[str, torch.Generator]) -> dict:
     return {"torch": torch.get_rng_state(), **{k: g.get_state() for k, g in gens.items()}}
 
@@ -217,10 +228,7 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
             print(f"train {cfg.resolution}: resuming at {state['nimg'] / 1000:.1f} kimg from {resume_file}")
             if live is not None:
                 for row in state["history"]:
-                    for k, v in row.items():
-                        if k != "step" and math.isfinite(v):
-                            live.log_metric(k, v)
-                    live.next_step()
+                    log_row(live, row)
     last_good = copy.deepcopy(snapshot())
 
     def critic(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -320,11 +328,7 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
                 bar.set_postfix(g=f"{logs['g_loss']:.2f}", d=f"{logs['d_loss']:.2f}", p=f"{ada.p:.2f}",
                                 div=f"{diversity:.2f}")
                 if live is not None:
-                    for k, v in row.items():
-                        if k != "step" and math.isfinite(v):
-                            live.log_metric(k, v)
-                    live.log_image("samples.png", Image.fromarray(image_grid(to_uint8(samples), columns=8)))
-                    live.next_step()
+                    log_row(live, row, Image.fromarray(image_grid(to_uint8(samples), columns=8)))
         if state["nimg"] >= next_ckpt:
             next_ckpt += int(cfg.checkpoint_kimg * 1000)
             last_good = copy.deepcopy(snapshot())
