@@ -6,7 +6,7 @@ colour-field paintings, three per mode -- same-mode paintings are different
 artworks with the same layout and palette, the hardest negatives. Every original
 gets one planted copy of each kind in ``pipeline.images.nearcopy.KINDS``.
 
-    PYTHONPATH=. python benchmarks/dedup_quality.py [--hash-bits N] [--colour X]
+    PYTHONPATH=. python benchmarks/dedup_quality.py [--hash-bits N] [--colour X] [--crop X]
 
 Prints pairwise precision/recall of ``group`` at the given (default) rule, the
 recall per kind of copy, and the false merges by family.
@@ -86,9 +86,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--hash-bits", type=int)
     ap.add_argument("--colour", type=float)
+    ap.add_argument("--crop", type=float)
     args = ap.parse_args()
     rule = D.Rule()
-    for field in ("hash_bits", "colour"):
+    for field in ("hash_bits", "colour", "crop"):
         if getattr(args, field) is not None:
             rule = replace(rule, **{field: getattr(args, field)})
 

@@ -2,16 +2,17 @@
 
 No DVC or params.yaml here: arguments in, values out. The public API::
 
-    Rule(hash_bits: int = 8, colour: float = 0.15, trim_tol: float = 6.0, trim_max: float = 0.06)
-        Thresholds: two images are copies when their pHash Hamming distance is
-        <= hash_bits AND their colour-thumbnail distance is <= colour.
-    Fingerprints(phash: np.ndarray[uint64] (N, 2), colour: np.ndarray[float32] (N, 2, D),
-                 content: np.ndarray[int64] (N, 2))
-        One row per image, two views each (whole image, border-trimmed core);
-        ``content`` is the (width, height) left after trimming borders.
+    Rule(hash_bits=8, colour=0.095, crop=0.12, trim_tol=6.0, trim_max=0.06)
+        Thresholds: two images are copies when a pHash of one is within hash_bits
+        of a pHash of the other (candidate search) AND their colour distance is
+        <= colour (crop boxes up to ``crop`` of each axis searched).
+    Fingerprints(phash: uint64 (N, VIEWS), thumb: uint8 (N, 2, 32, 32, 3), content: int64 (N, 2))
+        One row per image. pHash views: whole, border-trimmed core, three crops of
+        the core; colour thumbnails of the whole and of the core; ``content`` is
+        the (width, height) left after trimming borders.
         ``len(fps)``, ``fps[idx]`` (index/slice/mask), ``Fingerprints.concat([...])``.
-    fingerprint(image, rule=Rule()) -> tuple[tuple[int, int], np.ndarray, tuple[int, int]]
-        One image (PIL.Image or uint8 HxWx3 / HxW array) -> (pHashes, colour vectors, content size).
+    fingerprint(image, rule=Rule()) -> (pHashes, thumbnails, content size)
+        One image (PIL.Image or uint8 HxWx3 / HxW array).
     fingerprints(images, rule=Rule()) -> Fingerprints
         Many images (an iterable of PIL images or uint8 arrays, or an (N, H, W, 3) array).
     pairs(fps, rule=Rule()) -> (i, j, hash_dist, colour_dist)
@@ -21,19 +22,24 @@ No DVC or params.yaml here: arguments in, values out. The public API::
         0, 1, 2, ... in order of each group's first member.
     match(query_fps, ref_fps, rule=Rule()) -> np.ndarray[int64] (len(query),)
         For each query, the index of the closest matching reference (smallest
-        colour distance among those within both thresholds), or -1.
+        colour distance among those passing both tests), or -1.
+    colour_distance(a, b, i, j, rule=Rule()) -> float32 (len(i),)
+        The colour distance of a[i] and b[j] (aligned index arrays).
     hamming_pairs(a, max_dist, b=None) -> (i, j, dist)
         Sub-quadratic search for 64-bit codes within ``max_dist`` (multi-index
         hashing); with ``b=None`` pairs within ``a`` with i < j, else a[i] ~ b[j].
-    phash_hex(code) -> str ; colour_hex(vector) -> str    (manifest forms of the two values)
+    phash_hex(code) -> str ; colour_hex(thumb) -> str    (manifest forms)
     trim_border(rgb: np.ndarray, tol, max_frac) -> (top, bottom, left, right)
         The box of ``rgb`` left after cutting a uniform border / letterbox.
 
-Two images match when SOME view of one and some view of the other pass both
-tests. Why two tests: a grey-level pHash sees layout but not colour, so two colour-field
+Why two tests: a grey-level pHash sees layout but not colour, so two colour-field
 paintings sharing a layout in other colours collide; the colour thumbnail (after
-removing global brightness/contrast) separates them. Borders are trimmed before
-either is computed, so letterboxed copies hash like the original.
+removing global brightness/contrast) separates them. pHash is only the fast
+candidate search, so it may be loose: crops of each image are hashed too, and
+the colour test decides. The colour test searches crop boxes because an 8 %
+crop moves a 16 px thumbnail by more than the colours of two different
+same-layout paintings differ. Borders are trimmed before hashing, so
+letterboxed copies hash like the original.
 """
 from __future__ import annotations
 
@@ -47,18 +53,29 @@ from PIL import Image
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-COLOUR_SIDE = 8        # colour thumbnail is COLOUR_SIDE x COLOUR_SIDE RGB
+THUMB_SIDE = 32        # stored colour thumbnail of the border-trimmed view, THUMB_SIDE x THUMB_SIDE RGB
+COMPARE_SIDE = 16      # (divides THUMB_SIDE)      # thumbnails are compared at this size, after cropping
+CROP_STEPS = 4         # crop boxes per end of an axis: 0 .. Rule.crop in this many steps
 WORK_SIDE = 256        # images are reduced to at most this side before hashing (speed)
 TRIM_SIDE = 128        # borders are found on a copy of this size
-VIEWS = 2              # each image is hashed whole and border-trimmed
+# Hash views: whole image, border-trimmed core, and crops of the core (x0, y0, x1, y1
+# as shares of a side: centre 94 %, two opposite corners 92 %). pHash moves by more
+# than hash_bits under an 8 % crop (median 8, p90 18 bits), so the crops of each
+# image are searched against the whole views of the others (never crop vs crop).
+# More crop views find few more copies and cost search time (each adds N codes).
+CROP_VIEWS = ((0.03, 0.03, 0.97, 0.97), (0.0, 0.0, 0.92, 0.92), (0.08, 0.08, 1.0, 1.0))
+BASE_VIEWS = 2
+THUMB_VIEWS = 2        # colour thumbnails of the whole image and of the trimmed core
+VIEWS = BASE_VIEWS + len(CROP_VIEWS)
 
 
 @dataclass(frozen=True)
 class Rule:
     """Thresholds of the "same artwork" decision (defaults measured by benchmarks/dedup_quality.py)."""
 
-    hash_bits: int = 8        # max pHash Hamming distance (of 64 bits)
-    colour: float = 0.15      # max RMS distance of normalised colour thumbnails
+    hash_bits: int = 8        # max pHash Hamming distance (of 64 bits) for a candidate pair
+    colour: float = 0.095     # max RMS distance of normalised colour thumbnails, best crop box
+    crop: float = 0.12        # crop boxes cut up to this share of each axis in the colour test
     trim_tol: float = 6.0     # a border line's pixels lie within this RGB distance of the border colour
     trim_max: float = 0.06    # borders wider than this share of a side are content, not trimmed
 
@@ -67,34 +84,36 @@ class Rule:
             raise ValueError(f"hash_bits must be in 0..63, got {self.hash_bits}")
         if self.colour < 0:
             raise ValueError(f"colour must be >= 0, got {self.colour}")
+        if not 0 <= self.crop < 0.5:
+            raise ValueError(f"crop must be in [0, 0.5), got {self.crop}")
         if not 0 <= self.trim_max < 0.5:
             raise ValueError(f"trim_max must be in [0, 0.5), got {self.trim_max}")
 
 
 @dataclass
 class Fingerprints:
-    phash: np.ndarray    # (N, VIEWS) uint64: pHash of the whole image and of its border-trimmed core
-    colour: np.ndarray   # (N, VIEWS, D) float32: colour vector of each view
-    content: np.ndarray  # (N, 2) int64: width, height after trimming
+    phash: np.ndarray    # (N, VIEWS) uint64: pHash of the whole image, its border-trimmed core, crops of the core
+    thumb: np.ndarray    # (N, THUMB_VIEWS, THUMB_SIDE, THUMB_SIDE, 3) uint8: colour thumbnails, whole and trimmed
+    content: np.ndarray  # (N, 2) int64: width, height after trimming borders
 
     def __len__(self) -> int:
         return len(self.phash)
 
     def __getitem__(self, idx) -> "Fingerprints":
-        return Fingerprints(self.phash[idx], self.colour[idx], self.content[idx])
+        return Fingerprints(self.phash[idx], self.thumb[idx], self.content[idx])
 
     @staticmethod
     def concat(parts: Sequence["Fingerprints"]) -> "Fingerprints":
-        return Fingerprints(np.concatenate([p.phash for p in parts]),
-                            np.concatenate([p.colour for p in parts]),
-                            np.concatenate([p.content for p in parts]))
+        return Fingerprints(*(np.concatenate([getattr(p, f) for p in parts])
+                              for f in ("phash", "thumb", "content")))
 
     @staticmethod
-    def from_rows(rows: Sequence[tuple[tuple[int, ...], np.ndarray, tuple[int, int]]]) -> "Fingerprints":
-        d = COLOUR_SIDE * COLOUR_SIDE * 3
-        return Fingerprints(np.array([r[0] for r in rows], np.uint64).reshape(len(rows), VIEWS),
-                            np.array([r[1] for r in rows], np.float32).reshape(len(rows), VIEWS, d),
-                            np.array([r[2] for r in rows], np.int64).reshape(len(rows), 2))
+    def from_rows(rows: Sequence[tuple]) -> "Fingerprints":
+        """From ``fingerprint`` results."""
+        n = len(rows)
+        return Fingerprints(np.array([r[0] for r in rows], np.uint64).reshape(n, VIEWS),
+                            np.array([r[1] for r in rows], np.uint8).reshape(n, THUMB_VIEWS, THUMB_SIDE, THUMB_SIDE, 3),
+                            np.array([r[2] for r in rows], np.int64).reshape(n, 2))
 
 
 # ---------------------------------------------------------------- one image
@@ -106,19 +125,23 @@ def _as_rgb_array(image) -> np.ndarray:
             image.draft("RGB", (WORK_SIDE, WORK_SIDE))  # cheap JPEG DCT scaling when possible
             image.thumbnail((WORK_SIDE, WORK_SIDE), Image.BOX)
         return np.asarray(image.convert("RGB"))
-    a = np.asarray(image)
-    if a.ndim == 2:
-        a = np.repeat(a[..., None], 3, axis=2)
-    if a.ndim != 3 or a.shape[2] not in (3, 4):
-        raise ValueError(f"expected an HxWx3 image, got shape {a.shape}")
-    a = a[..., :3]
-    if a.dtype != np.uint8:
-        raise ValueError(f"expected uint8 pixels, got {a.dtype}")
+    a = _check_array(image)
     if max(a.shape[:2]) > WORK_SIDE:
         im = Image.fromarray(a)
         im.thumbnail((WORK_SIDE, WORK_SIDE), Image.BOX)
         a = np.asarray(im)
     return a
+
+
+def _check_array(image) -> np.ndarray:
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise ValueError(f"expected an HxWx3 image, got shape {a.shape}")
+    if a.dtype != np.uint8:
+        raise ValueError(f"expected uint8 pixels, got {a.dtype}")
+    return a[..., :3]
 
 
 def _uniform_lines(lines: np.ndarray, colour: np.ndarray, tol: float) -> np.ndarray:
@@ -152,32 +175,29 @@ def trim_border(rgb: np.ndarray, tol: float = 6.0, max_frac: float = 0.06) -> tu
     return top, bottom, left, right
 
 
-def _colour_vector(rgb: np.ndarray) -> np.ndarray:
-    """8x8 RGB thumbnail with global brightness/contrast removed (one gain for all channels)."""
-    thumb = np.asarray(Image.fromarray(rgb).resize((COLOUR_SIDE, COLOUR_SIDE), Image.BOX), np.float32)
-    v = thumb.reshape(-1)
-    # A floor on the spread keeps flat images from amplifying noise.
-    return (v - v.mean()) / max(float(v.std()), 16.0)
+def _phash(rgb: np.ndarray) -> int:
+    bits = imagehash.phash(Image.fromarray(rgb)).hash.reshape(-1)
+    return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
-def fingerprint(image, rule: Rule = Rule()) -> tuple[tuple[int, int], np.ndarray, tuple[int, int]]:
-    """((phash whole, phash trimmed), colour vectors (2, D), (content width, content height)).
+def fingerprint(image, rule: Rule = Rule()) -> tuple[tuple[int, ...], np.ndarray, tuple[int, int]]:
+    """(pHash of each view, colour thumbnails (THUMB_VIEWS, THUMB_SIDE, THUMB_SIDE, 3) uint8, content (w, h)).
 
-    Both views are kept because trimming is a threshold decision: a painted frame
-    trimmed in the original may survive in a JPEG copy; comparing every view of
-    one image with every view of the other sees through either outcome.
+    Both the whole image and its trimmed core are hashed because trimming is a
+    threshold decision: a painted frame trimmed in the original may survive in a
+    JPEG copy. The crop views let a cropped copy find its original.
     """
     full_size = image.size if isinstance(image, Image.Image) else np.asarray(image).shape[1::-1]
     rgb = _as_rgb_array(image)
     top, bottom, left, right = trim_border(rgb, rule.trim_tol, rule.trim_max)
-    codes, colours = [], []
-    for view in (rgb, np.ascontiguousarray(rgb[top:bottom, left:right])):
-        ph = imagehash.phash(Image.fromarray(view))
-        codes.append(int.from_bytes(np.packbits(ph.hash.reshape(-1)).tobytes(), "big"))
-        colours.append(_colour_vector(view))
+    core = np.ascontiguousarray(rgb[top:bottom, left:right])
+    ch, cw = core.shape[:2]
+    views = [rgb, core] + [core[round(y0 * ch):round(y1 * ch), round(x0 * cw):round(x1 * cw)]
+                           for x0, y0, x1, y1 in CROP_VIEWS]
+    thumb = np.stack([np.asarray(Image.fromarray(v).resize((THUMB_SIDE, THUMB_SIDE), Image.BOX)) for v in views[:2]])
     scale_w, scale_h = full_size[0] / rgb.shape[1], full_size[1] / rgb.shape[0]
     content = (round((right - left) * scale_w), round((bottom - top) * scale_h))
-    return (codes[0], codes[1]), np.stack(colours), content
+    return tuple(_phash(np.ascontiguousarray(v)) for v in views), thumb, content
 
 
 def fingerprints(images: Iterable, rule: Rule = Rule()) -> Fingerprints:
@@ -190,9 +210,10 @@ def phash_hex(code: int) -> str:
     return f"{int(code):016x}"
 
 
-def colour_hex(vector: np.ndarray) -> str:
-    """A colour vector as hex, quantised to one signed byte per value (for manifests)."""
-    return np.clip(np.rint(np.asarray(vector) * 32), -128, 127).astype(np.int8).tobytes().hex()
+def colour_hex(thumb: np.ndarray) -> str:
+    """A colour thumbnail as hex, reduced to 8x8 RGB bytes (for manifests)."""
+    small = Image.fromarray(np.asarray(thumb, np.uint8)).resize((8, 8), Image.BOX)
+    return np.asarray(small).tobytes().hex()
 
 
 # ---------------------------------------------------------------- search
@@ -273,45 +294,24 @@ def _flip_masks(bits: int, radius: int) -> np.ndarray:
     return np.array(masks, np.int64)
 
 
-def _colour_dist(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.mean((x - y) ** 2, axis=-1))
+def _code_pairs(q: np.ndarray, r: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, smallest hash distance) of image pairs with a base view of q[i] near any view of r[j].
 
-
-def _view_matches(qa: Fingerprints, rb: Fingerprints | None, rule: Rule):
-    """(i, j, hash dist, colour dist) of image pairs with some view of each passing both tests.
-
-    With ``rb=None``, pairs within ``qa`` (i < j). Per image pair the view pair
-    with the smallest colour distance is reported. Equal codes (an image whose
-    two views hash alike, exact copies) are searched once.
+    ``q`` and ``r`` are (N, VIEWS) codes. Equal codes (views that hash alike,
+    exact copies) are searched once.
     """
-    r = qa if rb is None else rb
-    q_codes, q_inv = np.unique(qa.phash.reshape(-1), return_inverse=True)
-    r_codes, r_inv = (q_codes, q_inv) if rb is None else np.unique(r.phash.reshape(-1), return_inverse=True)
-    ci, cj, chd = hamming_pairs(q_codes, rule.hash_bits, None if rb is None else r_codes)
-    if rb is None:   # equal codes pair with themselves too; the search gives only ci < cj
-        ci, cj = np.concatenate([ci, np.arange(len(q_codes))]), np.concatenate([cj, np.arange(len(q_codes))])
-        chd = np.concatenate([chd, np.zeros(len(q_codes), np.int64)])
+    q_codes, q_inv = np.unique(q[:, :BASE_VIEWS].reshape(-1), return_inverse=True)
+    r_codes, r_inv = np.unique(r.reshape(-1), return_inverse=True)
+    ci, cj, chd = hamming_pairs(q_codes, bits, r_codes)
     # expand code pairs to view pairs: views grouped by code (CSR)
     q_views, q_start, q_count = _members(q_inv, len(q_codes))
-    r_views, r_start, r_count = (q_views, q_start, q_count) if rb is None else _members(r_inv, len(r_codes))
+    r_views, r_start, r_count = _members(r_inv, len(r_codes))
     per = q_count[ci] * r_count[cj]
     pair = np.repeat(np.arange(len(ci)), per)
     k = np.arange(len(pair)) - np.repeat(np.cumsum(per) - per, per)
-    fi = q_views[q_start[ci][pair] + k // r_count[cj][pair]]
-    fj = r_views[r_start[cj][pair] + k % r_count[cj][pair]]
-    hd = chd[pair]
-    i, j = fi // VIEWS, fj // VIEWS
-    keep = i != j if rb is None else np.ones(len(i), bool)
-    fi, fj, hd, i, j = fi[keep], fj[keep], hd[keep], i[keep], j[keep]
-    cd = _colour_dist(qa.colour.reshape(-1, qa.colour.shape[-1])[fi], r.colour.reshape(-1, r.colour.shape[-1])[fj])
-    keep = cd <= rule.colour
-    if rb is None:
-        i, j = np.minimum(i, j), np.maximum(i, j)
-    i, j, hd, cd = i[keep], j[keep], hd[keep], cd[keep]
-    order = np.lexsort((hd, cd, j, i))
-    i, j, hd, cd = i[order], j[order], hd[order], cd[order]
-    first = np.unique(i * len(r) + j, return_index=True)[1]
-    return i[first], j[first], hd[first], cd[first]
+    i = q_views[q_start[ci][pair] + k // r_count[cj][pair]] // BASE_VIEWS
+    j = r_views[r_start[cj][pair] + k % r_count[cj][pair]] // r.shape[1]
+    return i, j, chd[pair]
 
 
 def _members(inverse: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -321,9 +321,173 @@ def _members(inverse: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.nd
     return views, np.cumsum(count) - count, count
 
 
+def _closest(i: np.ndarray, j: np.ndarray, hd: np.ndarray, n_j: int):
+    """One row per (i, j): the smallest hash distance."""
+    order = np.lexsort((hd, j, i))
+    i, j, hd = i[order], j[order], hd[order]
+    first = np.unique(i * n_j + j, return_index=True)[1]
+    return i[first], j[first], hd[first]
+
+
+def _axis_boxes(crop: float) -> list[tuple[float, float]]:
+    """(cut at start, cut at end) of one axis, each 0 .. crop in CROP_STEPS steps, total <= crop; (0, 0) first."""
+    cuts = np.linspace(0, crop, CROP_STEPS) if crop > 0 else np.zeros(1)
+    return [(float(a), float(b)) for a in cuts for b in cuts if a + b <= crop + 1e-9]
+
+
+def _resample_matrices(boxes: Sequence[tuple[float, float]]) -> np.ndarray:
+    """(boxes, COMPARE_SIDE, THUMB_SIDE): area-average the box of a thumbnail axis to COMPARE_SIDE px."""
+    box = np.asarray(boxes, np.float64).reshape(-1, 2)
+    lo, hi = box[:, :1] * THUMB_SIDE, (1 - box[:, 1:]) * THUMB_SIDE
+    step = (hi - lo) / COMPARE_SIDE                                   # (B, 1)
+    x0 = (lo + np.arange(COMPARE_SIDE) * step)[..., None]             # (B, C, 1)
+    pix = np.arange(THUMB_SIDE)
+    overlap = np.minimum(pix + 1, x0 + step[..., None]) - np.maximum(pix, x0)
+    return (np.maximum(overlap, 0) / step[..., None]).astype(np.float32)
+
+
+def _normalise(v: np.ndarray) -> np.ndarray:
+    """Remove global brightness/contrast (one gain for all channels) along the last axis.
+
+    A floor on the spread keeps flat images from amplifying noise.
+    """
+    v = v - v.mean(axis=-1, keepdims=True)
+    return v / np.maximum(v.std(axis=-1, keepdims=True), 16.0)
+
+
+def _crop_thumbs(thumb: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """(n, len(rows) * len(cols), COMPARE_SIDE**2 * 3) normalised thumbnails of every crop box.
+
+    ``thumb`` is (n, S, S, 3); ``rows`` / ``cols`` are resample matrices of the
+    boxes along y / x. Two matrix products (BLAS via tensordot).
+    """
+    n = len(thumb)
+    r = np.tensordot(rows, thumb.astype(np.float32), axes=([2], [1]))   # (ky, C, n, S, 3)
+    both = np.tensordot(r, cols, axes=([3], [2]))                       # (ky, C, n, 3, kx, C)
+    both = both.transpose(2, 0, 4, 1, 5, 3)                             # (n, ky, kx, C, C, 3)
+    return _normalise(both.reshape(n, len(rows) * len(cols), -1))
+
+
+def _whole_thumbs(thumb: np.ndarray) -> np.ndarray:
+    """(n, THUMB_VIEWS, COMPARE_SIDE**2 * 3) normalised whole thumbnails.
+
+    Block means (the sides divide), summed from strided slices in uint16: numpy's
+    mean over non-adjacent axes is several times slower on the 100k benchmark.
+    """
+    f = THUMB_SIDE // COMPARE_SIDE
+    t = thumb.astype(np.uint16)
+    rows = sum(t[:, :, k::f] for k in range(f))
+    blocks = sum(rows[:, :, :, k::f] for k in range(f)).astype(np.float32) / (f * f)
+    return _normalise(blocks.reshape(len(thumb), THUMB_VIEWS, -1))
+
+
+def _rms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.maximum(((x - y) ** 2).mean(-1), 0))
+
+
+# Refine the coarse best box when its distance is below this: a box end off by half a
+# grid step (0.02) costs up to ~0.2 on a busy photo, ~0.05 on a colour field.
+REFINE_GATE = 0.25
+REFINE = (-0.02, -0.01, 0.0, 0.01, 0.02)   # moves of each box end tried around the coarse best
+
+
+def _refine(thumb: np.ndarray, target: np.ndarray, ybox, xbox, crop: float) -> float:
+    """Best distance near a coarse box: each axis's two ends moved by REFINE steps, y then x, twice."""
+    best = float(_rms(_crop_thumbs(thumb[None], _resample_matrices([ybox]), _resample_matrices([xbox]))[0, 0], target))
+    for _ in range(2):
+        for axis in (0, 1):
+            a, b = (ybox, xbox)[axis]
+            options = [(a + da, b + db) for da in REFINE for db in REFINE
+                       if a + da >= 0 and b + db >= 0 and a + da + b + db <= crop + 1e-9]
+            m = _resample_matrices(options)
+            fixed = _resample_matrices([xbox if axis == 0 else ybox])
+            d = _rms(_crop_thumbs(thumb[None], *((m, fixed) if axis == 0 else (fixed, m)))[0], target)
+            k = int(np.argmin(d))
+            if d[k] < best:
+                best = float(d[k])
+                ybox, xbox = (options[k], xbox) if axis == 0 else (ybox, options[k])
+    return best
+
+
+def colour_distance(a: Fingerprints, b: Fingerprints, i: np.ndarray, j: np.ndarray,
+                    rule: Rule = Rule()) -> np.ndarray:
+    """Colour distance of a[i] and b[j] for aligned index arrays.
+
+    The RMS difference of normalised COMPARE_SIDE px thumbnails (whole image or
+    trimmed core, whichever pair is closest). Where the wholes differ by more than
+    ``rule.colour``: the best over crop boxes (up to ``rule.crop`` of each axis)
+    of either image against the other whole, searched on a coarse grid (crops cut
+    from the stored thumbnails of a chunk of images at a time, so each comparison
+    is one matrix product), then refined around the best box where that is near.
+    """
+    i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
+    if len(i) == 0:
+        return np.zeros(0, np.float32)
+    boxes = _axis_boxes(rule.crop)
+    grid = _resample_matrices(boxes)
+    d = COMPARE_SIDE * COMPARE_SIDE * 3
+    a_ids, a_loc = np.unique(i, return_inverse=True)
+    b_ids, b_loc = np.unique(j, return_inverse=True)
+    whole = [_whole_thumbs(fp.thumb[ids]) for fp, ids in ((a, a_ids), (b, b_ids))]
+    best = _rms(whole[0][a_loc][:, :, None], whole[1][b_loc][:, None]).min(axis=(1, 2))
+    todo = np.flatnonzero(best > rule.colour)
+    if len(todo) == 0 or rule.crop == 0:
+        return best
+    sides = ((a, a_ids, a_loc, whole[1], b_loc), (b, b_ids, b_loc, whole[0], a_loc))
+    coarse = np.full((2, len(todo)), np.inf, np.float32)
+    where = np.zeros((2, len(todo), 3), np.int64)      # src view, target view, box
+    for side, (crops_fp, ids, loc, other, other_loc) in enumerate(sides):
+        # crops of this side's image, against the other side's whole views
+        src = loc[todo]
+        order = np.argsort(src, kind="stable")
+        uniq, starts = np.unique(src[order], return_index=True)
+        ends = np.append(starts[1:], len(order))
+        for c0 in range(0, len(uniq), 32):
+            chunk = uniq[c0:c0 + 32]
+            crops = _crop_thumbs(crops_fp.thumb[ids[chunk]].reshape(-1, THUMB_SIDE, THUMB_SIDE, 3), grid, grid)
+            crops = crops.reshape(len(chunk), -1, d)       # (chunk, views * boxes, D)
+            c_sq = (crops ** 2).sum(-1)
+            for n in range(len(chunk)):
+                sel = order[starts[c0 + n]:ends[c0 + n]]
+                w = other[other_loc[todo[sel]]].reshape(-1, d)  # (pairs * views, D)
+                sq = c_sq[n][None] + (w ** 2).sum(1)[:, None] - 2 * w @ crops[n].T
+                sq = sq.reshape(len(sel), THUMB_VIEWS, -1)
+                flat = sq.reshape(len(sel), -1).argmin(1)
+                coarse[side, sel] = np.sqrt(np.maximum(sq.reshape(len(sel), -1)[np.arange(len(sel)), flat], 0) / d)
+                tv, rest = np.divmod(flat, sq.shape[2])
+                where[side, sel] = np.stack([rest // (len(boxes) ** 2), tv, rest % (len(boxes) ** 2)], 1)
+    for n in np.flatnonzero(coarse.min(0) <= max(REFINE_GATE, rule.colour)):
+        side = int(np.argmin(coarse[:, n]))
+        crops_fp, ids, loc, other, other_loc = sides[side]
+        sv, tv, box = where[side, n]
+        thumb = crops_fp.thumb[ids[loc[todo[n]]], sv]
+        ky, kx = divmod(int(box), len(boxes))
+        coarse[side, n] = min(coarse[side, n], _refine(thumb, other[other_loc[todo[n]], tv], boxes[ky], boxes[kx], rule.crop))
+    best[todo] = np.minimum(best[todo], coarse.min(0))
+    return best
+
+
+def _matches(qa: Fingerprints, rb: Fingerprints | None, rule: Rule):
+    """(i, j, hash dist, colour dist) of image pairs passing both tests; ``rb=None``: pairs within qa, i < j."""
+    if rb is None:
+        i, j, hd = _code_pairs(qa.phash, qa.phash, rule.hash_bits)
+        keep = i != j
+        i, j, hd = np.minimum(i, j)[keep], np.maximum(i, j)[keep], hd[keep]
+        r = qa
+    else:
+        i1, j1, hd1 = _code_pairs(qa.phash, rb.phash, rule.hash_bits)
+        j2, i2, hd2 = _code_pairs(rb.phash, qa.phash, rule.hash_bits)
+        i, j, hd = np.concatenate([i1, i2]), np.concatenate([j1, j2]), np.concatenate([hd1, hd2])
+        r = rb
+    i, j, hd = _closest(i, j, hd, len(r))
+    cd = colour_distance(qa, r, i, j, rule)
+    keep = cd <= rule.colour
+    return i[keep], j[keep], hd[keep], cd[keep]
+
+
 def pairs(fps: Fingerprints, rule: Rule = Rule()) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every pair i < j judged the same artwork: (i, j, hash distance, colour distance)."""
-    return _view_matches(fps, None, rule)
+    """Every pair i < j judged the same artwork: (i, j, hash distance, colour distance), sorted by (i, j)."""
+    return _matches(fps, None, rule)
 
 
 def group(fps: Fingerprints, rule: Rule = Rule()) -> np.ndarray:
@@ -343,7 +507,7 @@ def match(query: Fingerprints, ref: Fingerprints, rule: Rule = Rule()) -> np.nda
     out = np.full(len(query), -1, np.int64)
     if len(query) == 0 or len(ref) == 0:
         return out
-    i, j, _, cd = _view_matches(query, ref, rule)
+    i, j, _, cd = _matches(query, ref, rule)
     order = np.lexsort((j, cd, i))     # per query: smallest colour distance first
     i, j = i[order], j[order]
     first = np.unique(i, return_index=True)[1]
