@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +66,6 @@ class TrainConfig:
     gp_limit: float = 1e4        # a penalty above this counts as an explosion
     max_rollbacks: int = 3
     mbstd_group: int = 4
-    extra: dict = field(default_factory=dict)
 
     @property
     def total_kimg(self) -> float:

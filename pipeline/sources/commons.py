@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup
 
-from pipeline.images.store import RawStore, Rejected
+from pipeline.images.store import RawStore
 from pipeline.params import ParamError, get
 from pipeline.sources.download import Candidate, download
 from pipeline.sources.http import Fetcher
