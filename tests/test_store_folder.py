@@ -28,6 +28,11 @@ def test_store_names_files_by_content_and_stores_repeats_once(tmp_path):
     sha = hashlib.sha256(data).hexdigest()
     assert row["file"] == f"images/{sha}.png" and (tmp_path / "raw" / row["file"]).read_bytes() == data
     assert again["other_origins"] == "b"
+    # arriving in the other order gives the same row: the smallest origin is the row's own
+    other = RawStore(tmp_path / "raw2", min_side=8)
+    other.add(data, source="t", origin="b", page_url="pb")
+    row2 = other.add(data, source="t", origin="a", page_url="pa")
+    assert (row2["origin"], row2["other_origins"], row2["page_url"]) == ("a", "b", "pa")
     rows = list(csv.DictReader(open(tmp_path / "raw" / "manifest.csv")))
     assert len(rows) == 1 and rows[0]["width"] == "40" and rows[0]["mime"] == "image/png"
 

@@ -109,7 +109,7 @@ class RawStore:
                     self.rows[row["sha256"]] = row
                     self._done.add(row["origin"])
                 elif "also" in entry and entry["also"] in self.rows:
-                    self._also(self.rows[entry["also"]], entry["origin"])
+                    self._also(self.rows[entry["also"]], entry["origin"], entry.get("source"), entry.get("meta", {}))
                 elif "rejected" in entry and entry["rejected"]["reason"] not in TRANSIENT:
                     self._reject(entry["rejected"])
                 elif "note" in entry:
@@ -142,8 +142,8 @@ class RawStore:
         with self._lock:
             if sha in self.rows:
                 row = self.rows[sha]
-                self._also(row, origin)
-                self._log({"also": sha, "origin": origin})
+                self._also(row, origin, source, meta)
+                self._log({"also": sha, "origin": origin, "source": source, "meta": meta})
                 return row
         width, height, mime, ext = inspect_image(data, self.min_side)
         name = f"{sha}.{ext}"
@@ -155,20 +155,24 @@ class RawStore:
                "width": width, "height": height, "mime": mime, "bytes": len(data), **meta}
         with self._lock:
             if sha in self.rows:  # another thread stored the same bytes meanwhile
-                self._also(self.rows[sha], origin)
-                self._log({"also": sha, "origin": origin})
+                self._also(self.rows[sha], origin, source, meta)
+                self._log({"also": sha, "origin": origin, "source": source, "meta": meta})
                 return self.rows[sha]
             self.rows[sha] = row
             self._done.add(origin)
             self._log({"stored": row})
             return row
 
-    def _also(self, row: dict, origin: str) -> None:
+    def _also(self, row: dict, origin: str, source: str | None = None, meta: dict | None = None) -> None:
+        """Record another origin of stored bytes. The smallest origin is the row's own, so the
+        manifest does not depend on which of two parallel downloads finished first."""
         self._done.add(origin)
-        if origin != row["origin"]:
-            others = [o for o in row.get("other_origins", "").split(" ") if o]
-            if origin not in others:
-                row["other_origins"] = " ".join(others + [origin])
+        origins = sorted({row["origin"], origin, *row.get("other_origins", "").split()})
+        if origin == origins[0] and origin != row["origin"] and source is not None:
+            row.update(meta or {}, source=source, origin=origin)
+        others = [o for o in origins if o != row["origin"]]
+        if others:
+            row["other_origins"] = " ".join(others)
 
     def reject(self, *, origin: str, source: str, reason: str, detail: str = "") -> None:
         entry = {"origin": origin, "source": source, "reason": reason, "detail": detail}
