@@ -2,7 +2,7 @@
 
 Both train on the same prepared synthetic paintings (data/prepared/<size>.npy)
 for the same budget of training time; every ``--every`` seconds 1,000 samples
-of each are scored with the evaluation's mode counter (synthetic.classify +
+of each are scored with the evaluation's mode counter (colourfield.classify +
 metrics.modes). Scoring time is not counted in the budget.
 
 (a) ours: ``pipeline.gan.loop.train`` with params.yaml's settings, the base
@@ -32,11 +32,12 @@ import yaml
 from torch import nn
 
 from pipeline import params as P
+from pipeline.gan.ladder import Ladder
 from pipeline.gan import checkpoint as ckpt
 from pipeline.gan import loop
 from pipeline.gan.sampling import latents, to_float, to_uint8
 from pipeline.metrics.modes import classify_in_chunks, mode_metrics
-from pipeline.sources.synthetic import MODE_NAMES, classify
+from pipeline.images.colourfield import MODE_NAMES, classify
 from pipeline.train import config
 
 NZ, NGF, NDF, BATCH, LR, BETAS = 100, 64, 64, 128, 2e-4, (0.5, 0.999)
@@ -193,7 +194,7 @@ def stage_speed(cfg: loop.TrainConfig, reals: np.ndarray, start, steps: int = 4)
 
 def run_ours(params: dict, arrays: dict[int, np.ndarray], size: int, budget: float, every: float,
              scorer: Scorer) -> None:
-    sizes = [s for s in P.sizes(params) if s <= size]
+    sizes = [s for s in Ladder.from_params(params["ladder"]).sizes if s <= size]
     cfgs = {s: config(params, s)[0] for s in sizes}
     # Speeds need a start state for grown stages; an untrained one costs the same per step.
     speeds, start = {}, None
@@ -255,7 +256,7 @@ def _untrained_state(cfg: loop.TrainConfig) -> dict:
     G, D, G_ema, *_ = loop.build(cfg, None if cfg.resolution == cfg.base else _untrained_state(
         loop.TrainConfig(**{**cfg.__dict__, "resolution": cfg.resolution // 2})))
     return {"config": cfg.model_config(), "G": G.state_dict(), "D": D.state_dict(),
-            "g_ema": G_ema.state_dict(), "ada_p": cfg.p_init}
+            "g_ema": G_ema.state_dict(), "ada_p": cfg.augment_p}
 
 
 # ---------------------------------------------------------------- main
@@ -270,7 +271,8 @@ def load_params(size: int) -> dict:
         grow.setdefault(str(s), s // 2)
         s *= 2
     raw["ladder"]["grow"] = grow
-    return P.validate(raw)
+    Ladder.from_params(raw["ladder"])   # errors name the key
+    return raw
 
 
 def prepared(size: int, data_dir: Path) -> np.ndarray:
@@ -303,14 +305,14 @@ def main() -> None:
     params = load_params(args.size)
     reals = prepared(args.size, args.data)
     arrays = {s: (np.load(args.data / f"{s}.npy") if (args.data / f"{s}.npy").exists() else downscale(reals, s))
-              for s in P.sizes(params) if s <= args.size}
+              for s in Ladder.from_params(params["ladder"]).sizes if s <= args.size}
     budget = args.minutes * 60
     print(f"{len(reals)} training images at {args.size} px; budget {budget:.0f} s each; "
           f"{args.samples} samples scored every {args.every:.0f} s; {torch.get_num_threads()} threads", flush=True)
 
     curves = {}
     for name, run in (("ours", lambda sc: run_ours(params, arrays, args.size, budget, args.every, sc)),
-                      ("dcgan", lambda sc: run_dcgan(reals, budget, args.every, sc, params["train"].get("seed", 0)))):
+                      ("dcgan", lambda sc: run_dcgan(reals, budget, args.every, sc, config(params, Ladder.from_params(params["ladder"]).base)[0].seed))):
         if args.only in (None, name):
             scorer = Scorer(reals, args.samples)
             run(scorer)

@@ -22,7 +22,7 @@ from PIL import Image
 
 from pipeline.images import dedup as D
 from pipeline.images.nearcopy import KINDS
-from pipeline.sources import synthetic
+from pipeline.images import colourfield
 
 PHOTOS = ["astronaut", "brick", "camera", "chelsea", "cell", "checkerboard", "clock", "coffee", "coins",
           "colorwheel", "grass", "gravel", "hubble_deep_field", "immunohistochemistry", "logo", "moon",
@@ -50,9 +50,9 @@ def originals(seed: int = 0) -> tuple[list[Image.Image], list[str]]:
                 images.append(full.crop((x * w // 2, y * h // 2, (x + 1) * w // 2, (y + 1) * h // 2)))
                 family.append("photo")
     rng = np.random.default_rng(seed)
-    for mode in range(len(synthetic.MODES)):
+    for mode in range(len(colourfield.MODES)):
         for _ in range(PAINTINGS_PER_MODE):
-            images.append(Image.fromarray(synthetic.render(mode, 256, rng)))
+            images.append(Image.fromarray(colourfield.render(mode, 256, rng)))
             family.append("painting")
     return images, family
 

@@ -18,16 +18,19 @@ import numpy as np
 import torch
 
 from pipeline import params as P
-from pipeline.gan.loop import TrainConfig, train
+from pipeline.gan.config import SHARED_KEYS, TrainConfig, res_entry
+from pipeline.gan.loop import train
 
 
-def measure(size: int, channels: dict[int, int], batch: int, steps: int, device: str, z_dim: int) -> dict:
+def measure(size: int, shared: dict, batch: int, steps: int, device: str) -> dict:
+    """Images/s of ``steps`` full training steps at ``size`` with params.yaml's shared ``train`` settings."""
     reals = np.random.default_rng(0).integers(0, 256, (256, size, size, 3), dtype=np.uint8)
     with tempfile.TemporaryDirectory() as tmp:
         def run(n_steps: int, name: str) -> dict:
-            cfg = TrainConfig(resolution=size, base=size, z_dim=z_dim, channels=channels, batch=batch, lr=0.002,
-                              kimg=n_steps * batch / 1000, p_init=0.5, ada_kimg=0.0,   # p fixed at 0.5
-                              watch_kimg=1e6, checkpoint_kimg=1e6, device=device)
+            cfg = TrainConfig(resolution=size, base=size, **{
+                **shared, "batch": batch, "lr": 0.002, "kimg": n_steps * batch / 1000,
+                "augment_p": 0.5, "ada_kimg": 0.0,   # p fixed at 0.5
+                "watch_kimg": 1e6, "checkpoint_kimg": 1e6, "device": device})
             return train(cfg, reals, None, Path(tmp) / name / "out", Path(tmp) / name / "resume")
 
         run(2, "warmup")    # allocator, cuDNN autotuning, first-call overheads
@@ -52,17 +55,15 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     params = P.load()
-    t = params["train"]
-    z_dim = P.get(t, "z_dim", "train", int, 128)
-    channels = P.per_resolution(t["channels"], "train.channels", [2 ** i for i in range(2, max(args.sizes).bit_length())], int)
+    shared = P.read(TrainConfig, P.section(params, "train"), "train", SHARED_KEYS)
     print(f"device {device}" + (f" ({torch.cuda.get_device_name()}, bf16 autocast)" if device == "cuda"
                                 else f" ({torch.get_num_threads()} threads)"))
     print(f"{'size':>5} {'batch':>5} {'images/s':>9} {'kimg/s':>8}" + (" peak GiB" if device == "cuda" else ""))
     for size in args.sizes:
-        res = params["res"].get(size, params["res"].get(str(size)))
-        if not isinstance(res, dict) or "batch" not in res:
-            raise P.ParamError(f"res.{size}.batch", "missing (the benchmark uses each resolution's batch)")
-        r = measure(size, channels, int(res["batch"]), args.steps, device, z_dim)
+        entry, name = res_entry(P.section(params, "res"), size)
+        if "batch" not in entry:
+            raise P.ParamError(f"{name}.batch", "missing (the benchmark uses each resolution's batch)")
+        r = measure(size, shared, P.convert(entry["batch"], int, f"{name}.batch"), args.steps, device)
         print(f"{size:>5} {r['batch']:>5} {r['images_per_s']:>9.1f} {r['kimg_per_s']:>8.3f}"
               + (f" {r['peak_mem_gib']:>8.2f}" if "peak_mem_gib" in r else ""), flush=True)
 

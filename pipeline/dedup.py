@@ -14,9 +14,9 @@ from PIL import Image
 
 from pipeline import params as P
 from pipeline.fsutil import atomic_path, write_csv
-from pipeline.images import dedup as D
 from pipeline.images.load import open_rgb
 from pipeline.images.parallel import imap
+from pipeline.images.rule import Rule
 from pipeline.images.grid import image_grid
 from pipeline.images.sheet import label, thumbnail
 
@@ -31,25 +31,9 @@ SHEET_PER_ROW = 8
 SHEET_TILE = 96
 
 
-def settings(params: dict) -> D.Rule:
-    """The matching rule from ``params['dedup']`` (errors name the key)."""
-    cfg = params["dedup"]
-    default = D.Rule()
-    hash_bits = P.get(cfg, "hash_bits", "dedup", int, default.hash_bits, minimum=0)
-    if hash_bits > 63:
-        raise P.ParamError("dedup.hash_bits", f"must be <= 63 (of 64 pHash bits), got {hash_bits}")
-    colour = P.get(cfg, "colour", "dedup", float, default.colour, minimum=0)
-    crop = P.get(cfg, "crop", "dedup", float, default.crop, minimum=0)
-    if crop >= 0.5:
-        raise P.ParamError("dedup.crop", f"must be < 0.5 (share of a side), got {crop}")
-    trim_tol = P.get(cfg, "trim_tol", "dedup", float, default.trim_tol, minimum=0)
-    trim_max = P.get(cfg, "trim_max", "dedup", float, default.trim_max, minimum=0)
-    if trim_max >= 0.5:
-        raise P.ParamError("dedup.trim_max", f"must be < 0.5 (share of a side), got {trim_max}")
-    return D.Rule(hash_bits, colour, crop, trim_tol, trim_max)
+def _fingerprint_file(job: tuple[str, Rule]):
+    from pipeline.images import dedup as D
 
-
-def _fingerprint_file(job: tuple[str, D.Rule]):
     path, rule = job
     image, _ = open_rgb(path)
     return D.fingerprint(image, rule)
@@ -83,8 +67,11 @@ def choose_kept(rows: pd.DataFrame, groups: np.ndarray) -> np.ndarray:
     return order[first]
 
 
-def run(raw: Path, out: Path, rule: D.Rule, workers: int = 0) -> pd.DataFrame:
+def run(raw: Path, out: Path, rule: Rule, workers: int = 0) -> pd.DataFrame:
     """Deduplicate the store under ``raw`` into ``out``; return the unique manifest."""
+    # imagehash and scipy load here, not at import: a params error stops the stage within a second
+    from pipeline.images import dedup as D
+
     rows = pd.read_csv(raw / "manifest.csv", dtype={"sha256": str, "file": str}, keep_default_na=False)
     if rows.empty:
         raise SystemExit(f"dedup: {raw / 'manifest.csv'} lists no images")
@@ -146,11 +133,11 @@ def contact_sheet(raw: Path, rows: pd.DataFrame, path: Path) -> None:
 
 
 def main() -> None:
-    rows = run(RAW, OUT, settings(P.load()))
+    rows = run(RAW, OUT, Rule.from_params(P.section(P.load(), "dedup")))
     n_groups = rows["group"].nunique()
     print(f"dedup: {len(rows)} images -> {int(rows['kept'].sum())} kept in {n_groups} groups "
           f"({int((rows['kept'] == 0).sum())} near-duplicates dropped) -> {OUT}/manifest.csv")
 
 
 if __name__ == "__main__":
-    main()
+    P.run_stage(main)

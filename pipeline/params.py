@@ -1,18 +1,27 @@
-"""Load and validate params.yaml once; every error names the offending key.
+"""Read params.yaml and turn one section into the dataclass a stage runs on.
 
-Stage modules call ``load()`` and read their own section. Validation happens
-here, before any work, so a typo stops the stage in a second rather than after
-ten minutes of training.
+Library code: it knows the file's shape, not the stages. A stage calls
+``load()`` once, then builds its own section's dataclass with ``build`` (or a
+``from_params`` beside that dataclass, which uses ``read``). Defaults live
+once, in the dataclass fields; bounds and choices in their ``knob`` metadata.
+Every error names the dotted key; an unknown key suggests the nearest known
+one. Reading never writes into the dict it reads.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
+import difflib
 import os
+import types
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
 PARAMS_FILE = Path(os.environ.get("WALLGAN_PARAMS", "params.yaml"))
+SECTIONS = ("scrape", "dedup", "prepare", "ladder", "train", "res", "evaluate")
 
 
 class ParamError(ValueError):
@@ -23,142 +32,171 @@ class ParamError(ValueError):
         self.key = key
 
 
+def run_stage(main: typing.Callable, *args: Any) -> Any:
+    """Run a stage's ``main``; a ParamError ends it with its one-line message, not a traceback."""
+    try:
+        return main(*args)
+    except ParamError as e:
+        raise SystemExit(str(e)) from None
+
+
 def load(path: Path | str = PARAMS_FILE) -> dict[str, Any]:
-    """Read params.yaml, validate every section and return it (with defaults filled)."""
+    """The whole file as read: a mapping of known sections (unknown ones are errors)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found (run stages from the repository root)")
     with open(path) as f:
-        raw = yaml.safe_load(f) or {}
+        try:
+            raw = yaml.safe_load(f) or {}
+        except yaml.YAMLError as e:
+            raise ParamError("<file>", f"not valid YAML: {e}") from None
     if not isinstance(raw, dict):
         raise ParamError("<top>", "expected a mapping of sections")
-    return validate(raw)
+    check_keys(raw, SECTIONS, "")
+    return raw
 
 
-def validate(raw: dict[str, Any]) -> dict[str, Any]:
-    params = dict(raw)
-    for section in ("scrape", "dedup", "prepare", "ladder", "train", "res", "evaluate"):
-        value = params.get(section, {})
-        if not isinstance(value, dict):
-            raise ParamError(section, f"expected a mapping, got {type(value).__name__}")
-        params[section] = dict(value)
-    _validate_scrape(params["scrape"])
-    _validate_ladder(params["ladder"])
-    return params
-
-
-# ---------------------------------------------------------------- helpers
-
-def get(section: dict, key: str, prefix: str, kind: type | tuple, default: Any = ..., *,
-        minimum: float | None = None, choices: tuple | None = None) -> Any:
-    """Return section[key] checked against ``kind``; ``default`` fills a missing key."""
-    name = f"{prefix}.{key}"
-    if key not in section or section[key] is None:
-        if default is ...:
-            raise ParamError(name, "missing")
-        section[key] = default
-        return default
-    value = section[key]
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if isinstance(value, bool) and bool not in kinds:
-        raise ParamError(name, f"expected {_names(kinds)}, got a boolean")
-    if not isinstance(value, kinds):
-        raise ParamError(name, f"expected {_names(kinds)}, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ParamError(name, f"must be >= {minimum}, got {value!r}")
-    if choices is not None and value not in choices:
-        raise ParamError(name, f"must be one of {', '.join(map(str, choices))}; got {value!r}")
-    section[key] = value
+def section(params: Mapping, name: str) -> Mapping:
+    """``params[name]`` as a mapping (a missing section is empty: every key has a default)."""
+    value = params.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ParamError(name, f"expected a mapping, got {type(value).__name__}")
     return value
 
 
-def _names(kinds: tuple) -> str:
-    return " or ".join(k.__name__ for k in kinds)
+# ---------------------------------------------------------------- keys and values
 
+def knob(default: Any = dataclasses.MISSING, *, minimum: float | None = None, maximum: float | None = None,
+         below: float | None = None, choices: tuple | None = None, missing: str = "", **kwargs) -> Any:
+    """A dataclass field that is a params key: its default and its checks, in one place.
+
+    With no default the key is required; ``missing`` says what to write there.
+    """
+    meta = {"minimum": minimum, "maximum": maximum, "below": below, "choices": choices, "missing": missing}
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=meta, **kwargs)
+    return dataclasses.field(default=default, metadata=meta, **kwargs)
+
+
+def check_keys(mapping: Mapping, known: typing.Iterable[str], prefix: str) -> None:
+    """Raise ParamError on the first key of ``mapping`` not in ``known``, with the nearest known one."""
+    known = list(known)
+    for key in mapping:
+        if key in known:
+            continue
+        near = difflib.get_close_matches(str(key), known, n=1, cutoff=0.5)
+        hint = f"did you mean `{near[0]}`?" if near else f"known keys: {', '.join(known) or 'none'}"
+        raise ParamError(join(prefix, key), f"unknown key; {hint}")
+
+
+def join(prefix: str, key: Any) -> str:
+    return f"{prefix}.{key}" if prefix else str(key)
+
+
+def read(cls: type, mapping: Mapping, prefix: str, keys: typing.Iterable[str] | None = None) -> dict[str, Any]:
+    """The values of ``mapping`` for the fields of dataclass ``cls``, converted and checked.
+
+    ``keys`` limits which fields are params keys here (default: every field).
+    Missing keys are left out, so the dataclass default applies.
+    """
+    if not isinstance(mapping, Mapping):
+        raise ParamError(prefix, f"expected a mapping, got {mapping!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    keys = list(fields) if keys is None else list(keys)
+    check_keys(mapping, keys, prefix)
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for key in keys:
+        if key in mapping and mapping[key] is not None:
+            out[key] = convert(mapping[key], hints[key], join(prefix, key), fields[key].metadata)
+    return out
+
+
+def build(cls: type, mapping: Mapping, prefix: str, **fixed: Any):
+    """``cls(**read(...), **fixed)``: a dataclass from its params section; a required key missing is an error."""
+    values = read(cls, mapping, prefix)
+    for f in dataclasses.fields(cls):
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and f.init and f.name not in values and f.name not in fixed:
+            hint = f.metadata.get("missing")
+            raise ParamError(join(prefix, f.name), f"missing: {hint}" if hint else "missing")
+    return cls(**values, **fixed)
+
+
+def convert(value: Any, kind: Any, name: str, checks: Mapping | None = None) -> Any:
+    """``value`` as type ``kind`` (int, float, bool, str, Path, tuple[str, ...], dict[int, int] ...)."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        kinds = [a for a in args if a is not type(None)]
+        if len(kinds) == 1:
+            return convert(value, kinds[0], name, checks)
+        for k in kinds:   # e.g. str | list[str]: the first that fits
+            try:
+                return convert(value, k, name, checks)
+            except ParamError:
+                pass
+        raise ParamError(name, f"expected {' or '.join(_name(k) for k in kinds)}, got {value!r}")
+    if origin in (tuple, list):
+        if isinstance(value, str):   # a single item may be written without brackets
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ParamError(name, f"expected a list, got {value!r}")
+        items = [convert(v, args[0], f"{name}[{i}]", checks) for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ParamError(name, f"expected a mapping, got {value!r}")
+        return {convert(k, args[0], join(name, k)): convert(v, args[1], join(name, k), checks)
+                for k, v in value.items()}
+    value = _scalar(value, kind, name)
+    checks = checks or {}
+    if checks.get("minimum") is not None and value < checks["minimum"]:
+        raise ParamError(name, f"must be >= {checks['minimum']}, got {value!r}")
+    if checks.get("maximum") is not None and value > checks["maximum"]:
+        raise ParamError(name, f"must be <= {checks['maximum']}, got {value!r}")
+    if checks.get("below") is not None and value >= checks["below"]:
+        raise ParamError(name, f"must be < {checks['below']}, got {value!r}")
+    if checks.get("choices") and value not in checks["choices"]:
+        raise ParamError(name, f"must be one of {', '.join(map(str, checks['choices']))}; got {value!r}")
+    return value
+
+
+def _scalar(value: Any, kind: type, name: str) -> Any:
+    if kind is Path:
+        if not isinstance(value, str) or not value.strip():
+            raise ParamError(name, f"expected a path, got {value!r}")
+        return Path(os.path.expandvars(os.path.expanduser(value.strip())))
+    if isinstance(value, bool) and kind is not bool:
+        raise ParamError(name, f"expected {_name(kind)}, got a boolean")
+    if kind is float and isinstance(value, int):
+        return float(value)
+    if kind is int and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)   # mapping keys such as res.'64' arrive as strings
+    if kind is str and isinstance(value, (int, float)):
+        raise ParamError(name, f"expected a string, got {value!r}")
+    if not isinstance(value, kind):
+        raise ParamError(name, f"expected {_name(kind)}, got {value!r}")
+    return value
+
+
+def _name(kind: Any) -> str:
+    return getattr(kind, "__name__", str(kind))
+
+
+# ---------------------------------------------------------------- resolutions
 
 def is_power_of_two(n: int) -> bool:
     return n >= 4 and n & (n - 1) == 0
 
 
-def int_key(key: Any, name: str) -> int:
-    """Resolution keys arrive as ints or (after ``dvc exp run -S``) as strings."""
+def resolution(key: Any, name: str) -> int:
+    """A resolution key (quoted in params.yaml, so ``dvc exp run -S res.64.lr=...`` finds it)."""
     try:
         size = int(key)
     except (TypeError, ValueError):
         raise ParamError(name, f"{key!r} is not a resolution") from None
-    if not is_power_of_two(size):
-        raise ParamError(name, f"resolution {size} is not a power of two >= 4")
+    if isinstance(key, bool) or not is_power_of_two(size):
+        raise ParamError(name, f"resolution {key!r} is not a power of two >= 4")
     return size
-
-
-def per_resolution(value: Any, name: str, sizes: list[int], kind: type) -> dict[int, Any]:
-    """A scalar applies to every resolution; a mapping must cover each one used."""
-    if not isinstance(value, dict):
-        return {s: kind(value) for s in sizes}
-    table = {int_key(k, f"{name}.{k}"): v for k, v in value.items()}
-    for s in sizes:
-        if s not in table:
-            raise ParamError(f"{name}.{s}", f"missing (needed for resolution {s})")
-    return {s: kind(table[s]) for s in table}
-
-
-# ---------------------------------------------------------------- sections
-
-def _validate_scrape(scrape: dict) -> None:
-    from pipeline.sources import KINDS, validate_settings
-
-    sources = scrape.get("sources")
-    if not isinstance(sources, list) or not sources:
-        raise ParamError("scrape.sources", "expected a non-empty list of sources")
-    for i, spec in enumerate(sources):
-        name = f"scrape.sources[{i}]"
-        if not isinstance(spec, dict):
-            raise ParamError(name, "expected a mapping with a 'kind'")
-        kind = spec.get("kind")
-        if kind not in KINDS:
-            raise ParamError(f"{name}.kind", f"unknown source kind {kind!r} (known: {', '.join(sorted(KINDS))})")
-        KINDS[kind].validate(spec, name)
-    get(scrape, "min_side", "scrape", int, 32, minimum=1)
-    validate_settings(scrape)
-
-
-def _chain(base: int, grow: dict[int, int]) -> list[tuple[int, int | None]]:
-    """The resolution ladder as (size, from_size) in training order; base first."""
-    order = [(base, None)]
-    pending = dict(grow)
-    while pending:
-        prev = order[-1][0]
-        # every grown size is twice its source (checked below), so at most one grows from prev
-        size = 2 * prev
-        if pending.get(size) != prev:
-            bad = min(pending)
-            raise ParamError(f"ladder.grow.{bad}",
-                             f"starts from {pending[bad]}, which is not trained "
-                             f"(ladder so far: {', '.join(str(s) for s, _ in order)})")
-        order.append((size, prev))
-        del pending[size]
-    return order
-
-
-def _validate_ladder(ladder: dict) -> None:
-    base = get(ladder, "base", "ladder", int)
-    int_key(base, "ladder.base")
-    grow_raw = ladder.get("grow") or {}
-    if not isinstance(grow_raw, dict):
-        raise ParamError("ladder.grow", "expected a mapping {size: from_size}, e.g. {64: 32}")
-    grow = {}
-    for k, v in grow_raw.items():
-        size = int_key(k, f"ladder.grow.{k}")
-        frm = int_key(v, f"ladder.grow.{k}")
-        if size != 2 * frm:
-            raise ParamError(f"ladder.grow.{k}", f"{size} must be twice the resolution it grows from ({frm})")
-        grow[size] = frm
-    ladder["grow"] = grow
-    ladder["order"] = _chain(base, grow)
-
-
-def sizes(params: dict) -> list[int]:
-    """Every training resolution, in ladder order."""
-    return [s for s, _ in params["ladder"]["order"]]

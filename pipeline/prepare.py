@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
 from pipeline import params as P
+from pipeline.gan.ladder import Ladder
 from pipeline.fsutil import atomic_path, write_csv, write_json
 from pipeline.images.load import open_rgb
 from pipeline.images.parallel import imap
 from pipeline.images.resize import CROPS, fits, square
 from pipeline.images.grid import image_grid
+from pipeline.params import knob
 
 RAW = Path("data/raw")
 UNIQUE = Path("data/unique/manifest.csv")
@@ -30,9 +34,13 @@ PREVIEW_N = 64
 INDEX_COLUMNS = ["row", "sha256", "file", "source", "mode"]
 
 
-def settings(params: dict) -> str:
-    """The crop mode from ``params['prepare']`` (errors name the key)."""
-    return P.get(params["prepare"], "crop", "prepare", str, "center", choices=CROPS)
+@dataclass(frozen=True)
+class Prepare:
+    crop: str = knob("center", choices=CROPS)   # center | pad (keep the whole work, pad with its border colour)
+
+    @classmethod
+    def from_params(cls, prepare: Mapping) -> "Prepare":
+        return P.build(cls, prepare, "prepare")
 
 
 def kept_rows(unique_manifest: Path) -> pd.DataFrame:
@@ -119,10 +127,12 @@ def _channel_stats(array: np.ndarray, chunk: int = 1024) -> tuple[list[float], l
 
 def main() -> None:
     params = P.load()
-    stats = run(RAW, UNIQUE, OUT, P.sizes(params), settings(params))
+    cfg = Prepare.from_params(P.section(params, "prepare"))
+    ladder = Ladder.from_params(P.section(params, "ladder"))
+    stats = run(RAW, UNIQUE, OUT, ladder.sizes, cfg.crop)
     per = ", ".join(f"{s}px: {r['images']} ({r['too_small']} too small)" for s, r in stats["resolutions"].items())
     print(f"prepare: {stats['kept_images']} kept images -> {per} -> {OUT}/")
 
 
 if __name__ == "__main__":
-    main()
+    P.run_stage(main)

@@ -5,9 +5,9 @@ import pytest
 from PIL import Image
 
 from pipeline import dedup as stage
+from pipeline.images import colourfield
 from pipeline.images import dedup as D
 from pipeline.images.nearcopy import KINDS
-from pipeline.sources import synthetic
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def photo():
 
 @pytest.fixture(scope="module")
 def painting():
-    return Image.fromarray(synthetic.render(0, 256, np.random.default_rng(5)))
+    return Image.fromarray(colourfield.render(0, 256, np.random.default_rng(5)))
 
 
 def _matches(a, b) -> bool:
@@ -43,16 +43,16 @@ def test_each_kind_of_copy_matches_a_painting(painting, kind):
 
 
 def test_same_layout_and_palette_but_another_painting_is_not_a_copy(painting):
-    others = [Image.fromarray(synthetic.render(0, 256, np.random.default_rng(s))) for s in range(10, 30)]
+    others = [Image.fromarray(colourfield.render(0, 256, np.random.default_rng(s))) for s in range(10, 30)]
     assert (D.match(D.fingerprints(others), D.fingerprints([painting])) == -1).all()
 
 
 def test_same_layout_other_colours_or_same_colours_other_layout_is_not_a_copy(painting):
     rng = np.random.default_rng(3)
-    lay, pal = synthetic.MODES[0]
-    other_palette = [m for m, (l, p) in enumerate(synthetic.MODES) if l == lay and p != pal]
-    other_layout = [m for m, (l, p) in enumerate(synthetic.MODES) if l != lay and p == pal]
-    others = [Image.fromarray(synthetic.render(m, 256, rng)) for m in other_palette + other_layout]
+    lay, pal = colourfield.MODES[0]
+    other_palette = [m for m, (l, p) in enumerate(colourfield.MODES) if l == lay and p != pal]
+    other_layout = [m for m, (l, p) in enumerate(colourfield.MODES) if l != lay and p == pal]
+    others = [Image.fromarray(colourfield.render(m, 256, rng)) for m in other_palette + other_layout]
     assert (D.match(D.fingerprints(others), D.fingerprints([painting])) == -1).all()
 
 
@@ -72,7 +72,7 @@ def test_trim_border_cuts_a_letterbox_but_not_a_canvas_margin(painting):
     top, bottom, left, right = D.trim_border(boxed)
     assert abs(top - 10) <= 3 and abs(bottom - 266) <= 3 and (left, right) == (0, 256)
     for seed in range(12):   # a painted frame (<= 6 %) may go; the canvas margin (>= 7 %) never
-        t, b, l, r = D.trim_border(synthetic.render(seed % 24, 256, np.random.default_rng(seed)))
+        t, b, l, r = D.trim_border(colourfield.render(seed % 24, 256, np.random.default_rng(seed)))
         assert max(t, 256 - b, l, 256 - r) <= 0.06 * 256
 
 
@@ -118,7 +118,7 @@ def test_stage_keeps_the_largest_copy_and_writes_outputs(tmp_path, photo, painti
 def test_bad_dedup_param_names_the_key():
     from pipeline.params import ParamError
     with pytest.raises(ParamError, match="dedup.hash_bits"):
-        stage.settings({"dedup": {"hash_bits": 80}})
+        D.Rule.from_params({"hash_bits": 80})
 
 
 def test_pairs_and_group_equal_brute_force_over_views():
@@ -227,4 +227,4 @@ def test_keep_rule_prefers_the_lossless_original_to_a_bordered_jpeg():
 def test_bad_crop_param_names_the_key():
     from pipeline.params import ParamError
     with pytest.raises(ParamError, match="dedup.crop"):
-        stage.settings({"dedup": {"crop": 0.6}})
+        D.Rule.from_params({"crop": 0.6})

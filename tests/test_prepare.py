@@ -120,4 +120,4 @@ def test_run_counts_too_small_and_adding_a_resolution_keeps_arrays(tmp_path):
 def test_bad_crop_param_names_the_key():
     from pipeline.params import ParamError
     with pytest.raises(ParamError, match="prepare.crop"):
-        prepare.settings({"prepare": {"crop": "stretch"}})
+        prepare.Prepare.from_params({"crop": "stretch"})

@@ -117,11 +117,10 @@ def test_commons_is_one_request_at_a_time(site, api, tmp_path):
     assert len(manifest) == 3 and api.busy["peak"] == 1
 
 
-def test_validate():
-    spec = {"kind": "commons", "category": "Abstract paintings"}
-    commons.validate(spec, "scrape.sources[1]")
-    assert spec["api"] == "https://commons.wikimedia.org/w/api.php" and spec["category"] == "Category:Abstract paintings"
+def test_from_params():
+    source = commons.Source.from_params({"kind": "commons", "category": "Abstract paintings"}, "scrape.sources[1]")
+    assert source.api == "https://commons.wikimedia.org/w/api.php" and source.category == "Category:Abstract paintings"
     with pytest.raises(ParamError, match=r"scrape.sources\[1\].api"):
-        commons.validate({"kind": "commons", "category": "X", "api": "file:///tmp/api"}, "scrape.sources[1]")
+        commons.Source.from_params({"kind": "commons", "category": "X", "api": "file:///tmp/api"}, "scrape.sources[1]")
     with pytest.raises(ParamError, match=r"scrape.sources\[1\].category"):
-        commons.validate({"kind": "commons"}, "scrape.sources[1]")
+        commons.Source.from_params({"kind": "commons"}, "scrape.sources[1]")

@@ -51,11 +51,11 @@ def test_selector_narrows_and_pagination_links():
 
 def test_validate_names_bad_keys():
     with pytest.raises(ParamError, match=r"scrape.sources\[2\].url"):
-        html.validate({"kind": "html", "url": "ftp://x/"}, "scrape.sources[2]")
+        html.Source.from_params({"kind": "html", "url": "ftp://x/"}, "scrape.sources[2]")
     with pytest.raises(ParamError, match=r"scrape.sources\[0\].selector"):
-        html.validate({"kind": "html", "url": "http://x/", "selector": "div[["}, "scrape.sources[0]")
+        html.Source.from_params({"kind": "html", "url": "http://x/", "selector": "div[["}, "scrape.sources[0]")
     with pytest.raises(ParamError, match=r"scrape.sources\[0\].max_pages"):
-        html.validate({"kind": "html", "url": "http://x/", "max_pages": 0}, "scrape.sources[0]")
+        html.Source.from_params({"kind": "html", "url": "http://x/", "max_pages": 0}, "scrape.sources[0]")
 
 
 def _bomb() -> bytes:

@@ -9,12 +9,13 @@ from werkzeug import Response
 
 from pipeline.images.store import Rejected
 from pipeline.params import ParamError
-from pipeline.sources.http import Fetcher
+from pipeline.sources import ScrapeConfig
+from pipeline.sources.http import Fetcher, HttpSettings
 from web_fixtures import CONTACT, image, other_site, settings, site, _host_a, _host_b  # noqa: F401
 
 
 def fetcher(**http) -> Fetcher:
-    return Fetcher.from_settings(settings(**http)["http"])
+    return Fetcher.from_settings(settings(**http))
 
 
 def reason(f: Fetcher, url: str) -> str:
@@ -193,9 +194,16 @@ def test_crawl_delay_in_robots_slows_us_down(site):
 
 def test_web_sources_need_a_contact():
     scrape = {"sources": [{"kind": "urls", "path": __file__}], "min_side": 32, "http": {}}
-    from pipeline.sources import validate_settings
     with pytest.raises(ParamError, match="scrape.http.contact"):
-        validate_settings(scrape)
-    scrape = {"sources": [], "min_side": 32, "http": {"contact": "me@example.org", "per_host": 0}}
+        ScrapeConfig.from_params(scrape)
+    offline = ScrapeConfig.from_params({"sources": [{"kind": "synthetic"}]})
+    assert offline.http == HttpSettings()   # no web source: no contact needed, defaults apply
+    scrape = {"sources": [{"kind": "synthetic"}], "http": {"contact": "me@example.org", "per_host": 0}}
     with pytest.raises(ParamError, match="scrape.http.per_host"):
-        validate_settings(scrape)
+        ScrapeConfig.from_params(scrape)
+
+
+def test_unknown_http_key_suggests_the_nearest():
+    scrape = {"sources": [{"kind": "synthetic"}], "http": {"contact": "me@example.org", "dealy": 1}}
+    with pytest.raises(ParamError, match=r"scrape.http.dealy: unknown key; did you mean `delay`\?"):
+        ScrapeConfig.from_params(scrape)

@@ -32,12 +32,12 @@ def test_csv_columns_reach_the_manifest(site, tmp_path):
 
 def test_bad_lists_name_the_key(tmp_path):
     with pytest.raises(ParamError, match=r"scrape.sources\[3\].path.*does not exist"):
-        urls.validate({"kind": "urls", "path": str(tmp_path / "nope.txt")}, "scrape.sources[3]")
+        urls.Source.from_params({"kind": "urls", "path": str(tmp_path / "nope.txt")}, "scrape.sources[3]")
     no_url = tmp_path / "list.csv"
     no_url.write_text("link,license\nhttp://x/a.png,CC0\n")
     with pytest.raises(ParamError, match=r"scrape.sources\[3\].path.*no 'url' column"):
-        urls.validate({"kind": "urls", "path": str(no_url)}, "scrape.sources[3]")
+        urls.Source.from_params({"kind": "urls", "path": str(no_url)}, "scrape.sources[3]")
     clash = tmp_path / "clash.csv"
     clash.write_text("url,sha256\nhttp://x/a.png,abc\n")
     with pytest.raises(ParamError, match="sha256"):
-        urls.validate({"kind": "urls", "path": str(clash)}, "scrape.sources[3]")
+        urls.Source.from_params({"kind": "urls", "path": str(clash)}, "scrape.sources[3]")

@@ -10,7 +10,9 @@ import pytest
 from PIL import Image
 
 from pipeline.images.store import RawStore, Rejected, inspect_image
+from pipeline.params import ParamError
 from pipeline.sources import folder
+from pipeline.sources.http import HttpSettings
 
 
 def png(size=(40, 40), colour=(200, 30, 30)) -> bytes:
@@ -54,11 +56,21 @@ def test_folder_source_copies_recursively_and_lists_unreadable_files(tmp_path):
     (src / "a.png").write_bytes(png(colour=(1, 2, 3)))
     (src / "sub" / "b.jpg").write_bytes(png(colour=(9, 9, 9)))   # wrong extension is fine
     (src / "sub" / "notes.txt").write_text("hello")
-    spec = {"kind": "folder", "path": str(src)}
-    folder.validate(spec, "scrape.sources[0]")
+    source = folder.Source.from_params({"kind": "folder", "path": str(src)}, "scrape.sources[0]")
     store = RawStore(tmp_path / "raw", min_side=8)
-    folder.collect(spec, store, {})
+    folder.collect(source, store, HttpSettings())
     store.close()
     assert sorted(r["origin"] for r in store.rows.values()) == ["a.png", "sub/b.jpg"]
     rejected = list(csv.DictReader(open(tmp_path / "raw" / "rejected.csv")))
     assert [(r["origin"], r["reason"]) for r in rejected] == [("sub/notes.txt", "not-an-image")]
+
+
+def test_folder_path_expands_home_and_variables(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("ART", "Pictures")
+    (tmp_path / "Pictures" / "abstract").mkdir(parents=True)
+    for path in ("~/Pictures/abstract", "$HOME/$ART/abstract"):
+        source = folder.Source.from_params({"kind": "folder", "path": path}, "scrape.sources[0]")
+        assert source.path == tmp_path / "Pictures" / "abstract"
+    with pytest.raises(ParamError, match=r"scrape.sources\[0\].path.*does not exist"):
+        folder.Source.from_params({"kind": "folder", "path": "~/nope"}, "scrape.sources[0]")

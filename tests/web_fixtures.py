@@ -15,7 +15,7 @@ from PIL import Image
 from pytest_httpserver import HTTPServer
 
 from pipeline.images.store import RawStore
-from pipeline.sources.http import validate_settings
+from pipeline.sources.http import HttpSettings
 
 CONTACT = "tests@example.org"
 
@@ -64,20 +64,18 @@ def image(seed: int, size: int = 64, fmt: str = "PNG") -> bytes:
     return buf.getvalue()
 
 
-def settings(**http) -> dict:
-    """A validated ``scrape`` section with fast, test-sized politeness settings."""
-    scrape = {"sources": [], "min_side": 32,
-              "http": {"contact": CONTACT, "workers": 4, "per_host": 4, "delay": 0.0, "retries": 2,
-                       "backoff": 0.0, "timeout": 5.0, "max_bytes": 200_000, **http}}
-    validate_settings(scrape, needs_contact=True)
-    return scrape
+def settings(**http) -> HttpSettings:
+    """Fast, test-sized politeness settings (``scrape.http``), read as params.yaml's would be."""
+    return HttpSettings.from_params({"contact": CONTACT, "workers": 4, "per_host": 4, "delay": 0.0, "retries": 2,
+                                     "backoff": 0.0, "timeout": 5.0, "max_bytes": 200_000, **http},
+                                    needs_contact=True)
 
 
 def run(module, spec: dict, root: Path, name: str = "scrape.sources[0]", **http) -> tuple[list, list]:
-    """Validate ``spec``, collect it into a fresh store under ``root``; return (manifest, rejected) rows."""
-    module.validate(spec, name)
+    """Read ``spec`` as ``module.Source``, collect it into a fresh store under ``root``; return (manifest, rejected) rows."""
+    source = module.Source.from_params(spec, name)
     store = RawStore(root, min_side=32)
-    module.collect(spec, store, settings(**http))
+    module.collect(source, store, settings(**http))
     store.close()
     return read_csv(root / "manifest.csv"), read_csv(root / "rejected.csv")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-POLICIES = ("color", "translation", "cutout")
+from pipeline.gan.config import POLICIES
 
 
 def _chosen(x: torch.Tensor, p: float, g: torch.Generator | None) -> torch.Tensor:

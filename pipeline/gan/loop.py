@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from tqdm import tqdm
 from pipeline.fsutil import atomic_path
 from pipeline.gan import checkpoint as ckpt
 from pipeline.gan.augment import AdaptiveP, augment
+from pipeline.gan.config import TrainConfig
 from pipeline.gan.ema import update_ema
 from pipeline.gan.losses import d_loss, g_loss
 from pipeline.gan.networks import fade_reals
@@ -35,45 +36,6 @@ GRID = 64
 
 class TrainingDiverged(RuntimeError):
     pass
-
-
-@dataclass
-class TrainConfig:
-    resolution: int
-    base: int
-    z_dim: int
-    channels: dict[int, int]
-    batch: int
-    lr: float
-    kimg: float = 0.0            # base resolution: images shown, in thousands
-    fade_kimg: float = 0.0       # grown resolution: fade-in, then stabilise
-    stable_kimg: float = 0.0
-    loss: str = "ns-r1"
-    gamma: float = 1.0
-    r1_every: int = 4            # lazy regularisation interval (ns-r1)
-    ema_kimg: float = 1.0
-    ema_rampup: float | None = 0.05
-    policy: tuple[str, ...] = ("color", "translation", "cutout")
-    ada_target: float = 0.6
-    ada_kimg: float = 20.0
-    p_init: float = 0.0
-    xflip: bool = False
-    watch_kimg: float = 2.0      # diversity check and log interval
-    collapse_ratio: float = 0.5  # flag collapse below this share of the reals' diversity
-    checkpoint_kimg: float = 2.0
-    seed: int = 0
-    device: str = "cpu"
-    gp_limit: float = 1e4        # a penalty above this counts as an explosion
-    max_rollbacks: int = 3
-    mbstd_group: int = 4
-
-    @property
-    def total_kimg(self) -> float:
-        return self.kimg if self.resolution == self.base else self.fade_kimg + self.stable_kimg
-
-    def model_config(self) -> dict:
-        return {"z_dim": self.z_dim, "channels": {int(k): v for k, v in self.channels.items()},
-                "resolution": self.resolution, "base": self.base, "mbstd_group": self.mbstd_group}
 
 
 # ---------------------------------------------------------------- distributed
@@ -194,7 +156,7 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
 
     G, D, G_ema, opt_g, opt_d = build(cfg, start)
     broadcast_from_rank0(G, D, G_ema)
-    ada = AdaptiveP(start["ada_p"] if start else cfg.p_init, cfg.ada_target, cfg.ada_kimg)
+    ada = AdaptiveP(start["ada_p"] if start else cfg.augment_p, cfg.ada_target, cfg.ada_kimg)
     grown = start is not None
     fade_nimg = cfg.fade_kimg * 1000 if grown else 0
     total_nimg = int(cfg.total_kimg * 1000)
@@ -231,7 +193,7 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
 
     def critic(x: torch.Tensor, alpha: float) -> torch.Tensor:
         with autocast:
-            return D(augment(x, ada.p, cfg.policy, gens["aug"]), alpha).float()
+            return D(augment(x, ada.p, cfg.augment, gens["aug"]), alpha).float()
 
     def diverged(losses: list[float], penalty: float) -> bool:
         """Non-finite loss or exploding penalty on any rank."""

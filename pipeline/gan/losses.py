@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-LOSSES = ("wgan-gp", "ns-r1")
+from pipeline.gan.config import LOSSES
 Critic = Callable[[torch.Tensor], torch.Tensor]
 
 

@@ -1,4 +1,4 @@
-"""Offline colour-field paintings from a known, finite set of modes.
+"""Colour-field paintings from a known, finite set of modes, and their exact classifier.
 
 A *mode* is a layout (where the soft-edged bands sit) crossed with a palette
 (canvas colour and band colours). Within a mode every painting differs: band
@@ -6,17 +6,17 @@ edges move, colours drift, brush texture and grain change, and some carry a
 painted frame. Because the modes are known exactly, ``classify`` can tell any
 image's mode -- or say it is no clean painting of any mode -- which is what lets
 evaluation count the modes a generator covers.
+
+Library code: ``render`` makes one painting, ``classify`` labels a batch; the
+``synthetic`` scrape source (``pipeline.sources.synthetic``) feeds ``render``
+into the raw store.
 """
 from __future__ import annotations
 
-import io
 from functools import lru_cache
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
-
-from pipeline.params import ParamError, get
 
 # Bands as (x0, y0, x1, y1) in [0, 1] canvas coordinates; band i takes colour i.
 LAYOUTS: dict[str, list[tuple[float, float, float, float]]] = {
@@ -49,26 +49,6 @@ CLASSIFY_SIZE = 32
 CORE_MARGIN = EDGE_JITTER + 0.03
 TOLERANCE = 50.0      # RGB distance a core pixel may be from its template colour
 MIN_INLIERS = 0.9     # share of core pixels that must be within TOLERANCE
-
-
-def validate(spec: dict, name: str) -> None:
-    get(spec, "n", name, int, 1000, minimum=1)
-    size = get(spec, "size", name, int, 128, minimum=16)
-    get(spec, "seed", name, int, 0)
-    if size < 16:
-        raise ParamError(f"{name}.size", "must be at least 16 px")
-
-
-def collect(spec: dict, store, settings: dict) -> None:
-    n, size, seed = spec["n"], spec["size"], spec["seed"]
-    modes = np.random.default_rng(seed).permutation(np.arange(n) % len(MODES))
-    for i in tqdm(range(n), desc="synthetic paintings", unit="img"):
-        mode = int(modes[i])
-        pixels = render(mode, size, np.random.default_rng([seed, i]))
-        buf = io.BytesIO()
-        Image.fromarray(pixels).save(buf, format="PNG")
-        store.add(buf.getvalue(), source="synthetic", origin=f"synthetic:{seed}:{i}",
-                  mode=MODE_NAMES[mode])
 
 
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -53,6 +53,8 @@ from PIL import Image
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from pipeline.images.rule import Rule
+
 THUMB_SIDE = 32        # stored colour thumbnail of the border-trimmed view, THUMB_SIDE x THUMB_SIDE RGB
 COMPARE_SIDE = 16      # (divides THUMB_SIDE)      # thumbnails are compared at this size, after cropping
 CROP_STEPS = 4         # crop boxes per end of an axis: 0 .. Rule.crop in this many steps
@@ -67,27 +69,6 @@ CROP_VIEWS = ((0.03, 0.03, 0.97, 0.97), (0.0, 0.0, 0.92, 0.92), (0.08, 0.08, 1.0
 BASE_VIEWS = 2
 THUMB_VIEWS = 2        # colour thumbnails of the whole image and of the trimmed core
 VIEWS = BASE_VIEWS + len(CROP_VIEWS)
-
-
-@dataclass(frozen=True)
-class Rule:
-    """Thresholds of the "same artwork" decision (defaults measured by benchmarks/dedup_quality.py)."""
-
-    hash_bits: int = 8        # max pHash Hamming distance (of 64 bits) for a candidate pair
-    colour: float = 0.095     # max RMS distance of normalised colour thumbnails, best crop box
-    crop: float = 0.12        # crop boxes cut up to this share of each axis in the colour test
-    trim_tol: float = 6.0     # a border line's pixels lie within this RGB distance of the border colour
-    trim_max: float = 0.06    # borders wider than this share of a side are content, not trimmed
-
-    def __post_init__(self):
-        if not 0 <= self.hash_bits <= 63:
-            raise ValueError(f"hash_bits must be in 0..63, got {self.hash_bits}")
-        if self.colour < 0:
-            raise ValueError(f"colour must be >= 0, got {self.colour}")
-        if not 0 <= self.crop < 0.5:
-            raise ValueError(f"crop must be in [0, 0.5), got {self.crop}")
-        if not 0 <= self.trim_max < 0.5:
-            raise ValueError(f"trim_max must be in [0, 0.5), got {self.trim_max}")
 
 
 @dataclass

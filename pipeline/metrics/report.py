@@ -14,19 +14,7 @@ from tqdm import tqdm
 
 from pipeline.images import dedup
 from pipeline.metrics import diversity, fid, memorization, modes, msssim, prdc, swd
-
-
-@dataclass(frozen=True)
-class Settings:
-    seed: int = 123
-    swd_images: int = 256           # per set; real floor uses two disjoint halves
-    msssim_pairs: int = 200
-    distinct_images: int = 500
-    memorization_samples: int = 500
-    prdc_images: int = 500
-    modes_min_count: int = 5
-    panel_pairs: int = 12
-    inception_weights: str = ""
+from pipeline.metrics.settings import Settings
 
 
 @dataclass

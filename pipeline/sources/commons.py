@@ -1,9 +1,9 @@
 """``{kind: commons, category: "Abstract paintings"}``: freely licensed files from Wikimedia Commons.
 
-Optional keys: ``api`` (the MediaWiki API URL; Commons' own by default),
-``max_files`` (1000), ``width`` (0 = the original file; otherwise a thumbnail
-that wide). Only files under a free license (public domain, CC0, CC BY,
-CC BY-SA) are downloaded; the rest go to rejected.csv as ``license``. Following
+Optional keys (defaults in ``Source``): ``api`` (the MediaWiki API URL;
+Commons' own by default), ``max_files``, ``width`` (0 = the original file;
+otherwise a thumbnail that wide). Only files under a free license (public
+domain, CC0, CC BY, CC BY-SA) are downloaded; the rest go to rejected.csv as ``license``. Following
 Wikimedia's etiquette the API is asked one request at a time with ``maxlag``,
 and files are fetched one at a time per host.
 """
@@ -12,15 +12,16 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Iterator, Mapping
 from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup
 
 from pipeline.images.store import RawStore
-from pipeline.params import ParamError, get
+from pipeline.params import ParamError, knob, read
 from pipeline.sources.download import Candidate, download
-from pipeline.sources.http import Fetcher
+from pipeline.sources.http import Fetcher, HttpSettings
 
 API = "https://commons.wikimedia.org/w/api.php"
 BATCH = 50
@@ -31,42 +32,55 @@ MAXLAG_TRIES = 5
 FREE = re.compile(r"pd|pd-.*|cc-pd.*|cc0.*|(?!.*-n[cd])cc-by(-sa)?(-\d(\.\d)?)?(-[a-z]{2,})?")
 
 
-def validate(spec: dict, name: str) -> None:
-    category = get(spec, "category", name, str).strip()
-    if not category:
-        raise ParamError(f"{name}.category", "expected a category name, e.g. 'Abstract paintings'")
-    spec["category"] = category if category.startswith("Category:") else f"Category:{category}"
-    api = get(spec, "api", name, str, API)
-    if urlsplit(api).scheme not in ("http", "https"):
-        raise ParamError(f"{name}.api", f"expected an http(s) URL, got {api!r}")
-    get(spec, "max_files", name, int, 1000, minimum=1)
-    get(spec, "width", name, int, 0, minimum=0)
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """A Commons category and how much of it to fetch."""
+
+    kind: str = knob("commons", choices=("commons",))
+    category: str = knob()                 # "Category:" is prefixed when missing
+    api: str = knob(API)
+    max_files: int = knob(1000, minimum=1)
+    width: int = knob(0, minimum=0)        # 0: the original file; otherwise a thumbnail this wide
+
+    @classmethod
+    def from_params(cls, spec: Mapping, name: str) -> "Source":
+        """From one entry of ``scrape.sources``; errors name the key."""
+        values = read(cls, spec, name)
+        category = values.get("category", "").strip()
+        if not category:
+            raise ParamError(f"{name}.category", "expected a category name, e.g. 'Abstract paintings'")
+        values["category"] = category if category.startswith("Category:") else f"Category:{category}"
+        source = cls(**values)
+        if urlsplit(source.api).scheme not in ("http", "https"):
+            raise ParamError(f"{name}.api", f"expected an http(s) URL, got {source.api!r}")
+        return source
 
 
-def collect(spec: dict, store: RawStore, settings: dict) -> None:
-    fetcher = Fetcher.from_settings(settings["http"], per_host=1)
+def collect(source: Source, store: RawStore, http: HttpSettings) -> None:
+    """Download the category's freely licensed files into ``store``, one request at a time."""
+    fetcher = Fetcher.from_settings(http, per_host=1)
     try:
-        download(files(spec, store, fetcher), store, fetcher, source="commons",
-                 desc=f"commons {spec['category']}")
+        download(files(source, store, fetcher), store, fetcher, source="commons",
+                 desc=f"commons {source.category}")
     finally:
         fetcher.close()
 
 
-def files(spec: dict, store: RawStore, fetcher: Fetcher) -> Iterator[Candidate]:
+def files(source: Source, store: RawStore, fetcher: Fetcher) -> Iterator[Candidate]:
     """Freely licensed files of the category, following ``continue`` up to ``max_files``."""
     query = {"action": "query", "format": "json", "formatversion": "2", "maxlag": str(MAXLAG),
-             "generator": "categorymembers", "gcmtitle": spec["category"], "gcmtype": "file",
+             "generator": "categorymembers", "gcmtitle": source.category, "gcmtype": "file",
              "gcmlimit": str(BATCH), "prop": "imageinfo", "iiprop": "url|size|mime|sha1|extmetadata"}
-    if spec["width"]:
-        query["iiurlwidth"] = str(spec["width"])
+    if source.width:
+        query["iiurlwidth"] = str(source.width)
     seen, cont = 0, {}
     while True:
-        batch = _batch(spec["api"], {**query, **cont}, store, fetcher)
+        batch = _batch(source.api, {**query, **cont}, store, fetcher)
         for page in batch["pages"]:
-            if seen >= spec["max_files"]:
+            if seen >= source.max_files:
                 return
             seen += 1
-            candidate = _candidate(page, spec["width"])
+            candidate = _candidate(page, source.width)
             if isinstance(candidate, Candidate):
                 yield candidate
             elif candidate is not None:

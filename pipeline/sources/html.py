@@ -1,7 +1,7 @@
 """``{kind: html, url: START_URL}``: images from gallery pages, following pagination.
 
-Optional keys: ``url`` may be a list of start pages; ``max_pages`` (20) and
-``max_images`` (1000) bound the crawl; ``selector`` (CSS) narrows where images
+Optional keys (defaults in ``Source``): ``url`` may be a list of start pages;
+``max_pages`` and ``max_images`` bound the crawl; ``selector`` (CSS) narrows where images
 are looked for; ``next`` (CSS) names the pagination link when a site has no
 ``rel=next``. Pages are followed only on the start pages' hosts; images may live
 on any host (galleries use CDNs).
@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Iterator, Mapping
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import soupsieve
 from bs4 import BeautifulSoup
 
 from pipeline.images.store import RawStore, Rejected
-from pipeline.params import ParamError, get
+from pipeline.params import ParamError, knob, read
 from pipeline.sources.download import Candidate, download
-from pipeline.sources.http import Fetcher
+from pipeline.sources.http import Fetcher, HttpSettings
 
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".avif")
 SRCSET_ATTRS = ("srcset", "data-srcset", "data-lazy-srcset")
@@ -29,52 +30,64 @@ LAZY_ATTRS = ("data-full-src", "data-large-src", "data-src", "data-original", "d
 OPT_OUT = {"noai", "noimageai"}
 
 
-def validate(spec: dict, name: str) -> None:
-    urls = get(spec, "url", name, (str, list))
-    urls = [urls] if isinstance(urls, str) else urls
-    if not urls:
-        raise ParamError(f"{name}.url", "expected a start URL or a list of them")
-    for i, url in enumerate(urls):
-        key = f"{name}.url" if len(urls) == 1 else f"{name}.url[{i}]"
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-            raise ParamError(key, f"expected an http(s) URL, got {url!r}")
-    spec["url"] = urls
-    get(spec, "max_pages", name, int, 20, minimum=1)
-    get(spec, "max_images", name, int, 1000, minimum=1)
-    for key in ("selector", "next"):
-        css = get(spec, key, name, str, "")
-        if css:
-            try:
-                soupsieve.compile(css)
-            except soupsieve.SelectorSyntaxError as e:
-                raise ParamError(f"{name}.{key}", f"bad CSS selector {css!r}: {str(e).splitlines()[0]}") from None
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """Gallery pages to crawl, and the bounds and selectors of the crawl."""
+
+    kind: str = knob("html", choices=("html",))
+    url: tuple[str, ...] = knob()          # start pages; one URL may be written without a list
+    max_pages: int = knob(20, minimum=1)
+    max_images: int = knob(1000, minimum=1)
+    selector: str = knob("")               # CSS: where images are looked for (default: the whole page)
+    next: str = knob("")                   # CSS: pagination links, for sites without rel=next
+
+    @classmethod
+    def from_params(cls, spec: Mapping, name: str) -> "Source":
+        """From one entry of ``scrape.sources``; URLs and CSS selectors are checked (errors name the key)."""
+        values = read(cls, spec, name)
+        urls = values.get("url", ())
+        if not urls:
+            raise ParamError(f"{name}.url", "expected a start URL or a list of them")
+        for i, url in enumerate(urls):
+            key = f"{name}.url" if len(urls) == 1 else f"{name}.url[{i}]"
+            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+                raise ParamError(key, f"expected an http(s) URL, got {url!r}")
+        for key in ("selector", "next"):
+            css = values.get(key, "")
+            if css:
+                try:
+                    soupsieve.compile(css)
+                except soupsieve.SelectorSyntaxError as e:
+                    raise ParamError(f"{name}.{key}", f"bad CSS selector {css!r}: {str(e).splitlines()[0]}") from None
+        return cls(**values)
 
 
-def collect(spec: dict, store: RawStore, settings: dict) -> None:
-    fetcher = Fetcher.from_settings(settings["http"])
+def collect(source: Source, store: RawStore, http: HttpSettings) -> None:
+    """Crawl the gallery pages and download the images they show into ``store``."""
+    fetcher = Fetcher.from_settings(http)
     try:
-        download(crawl(spec, store, fetcher), store, fetcher, source="html",
-                 desc=f"html {urlsplit(spec['url'][0]).hostname}")
+        download(crawl(source, store, fetcher), store, fetcher, source="html",
+                 desc=f"html {urlsplit(source.url[0]).hostname}")
     finally:
         fetcher.close()
 
 
-def crawl(spec: dict, store: RawStore, fetcher: Fetcher) -> Iterator[Candidate]:
+def crawl(source: Source, store: RawStore, fetcher: Fetcher) -> Iterator[Candidate]:
     """Breadth-first over gallery pages; yields each new image URL once, up to ``max_images``."""
-    sites = {urlsplit(u).hostname for u in spec["url"]}
-    queue = deque(urldefrag(u).url for u in spec["url"])
+    sites = {urlsplit(u).hostname for u in source.url}
+    queue = deque(urldefrag(u).url for u in source.url)
     seen_pages, seen_images = set(queue), set()
     pages = 0
-    while queue and pages < spec["max_pages"]:
+    while queue and pages < source.max_pages:
         url = queue.popleft()
         pages += 1
-        page = _page(url, spec, store, fetcher)
+        page = _page(url, source, store, fetcher)
         if page is None:
             continue
         for image in page["images"]:
             if image in seen_images:
                 continue
-            if len(seen_images) >= spec["max_images"]:
+            if len(seen_images) >= source.max_images:
                 return
             seen_images.add(image)
             yield Candidate(image, page_url=url)
@@ -84,7 +97,7 @@ def crawl(spec: dict, store: RawStore, fetcher: Fetcher) -> Iterator[Candidate]:
                 queue.append(link)
 
 
-def _page(url: str, spec: dict, store: RawStore, fetcher: Fetcher) -> dict | None:
+def _page(url: str, source: Source, store: RawStore, fetcher: Fetcher) -> dict | None:
     """A page's images and next links, from the journal when a resumed run already read it."""
     key = f"html-page:{url}"
     if key in store.notes:
@@ -99,7 +112,7 @@ def _page(url: str, spec: dict, store: RawStore, fetcher: Fetcher) -> dict | Non
     except Rejected as e:
         store.reject(origin=url, source="html", reason=e.reason, detail=e.detail)
         return None
-    images, links, opted_out = parse_page(r.content, r.url, spec["selector"], spec["next"])
+    images, links, opted_out = parse_page(r.content, r.url, source.selector, source.next)
     if opted_out:  # the page's own <meta name="robots" content="noimageai">
         store.reject(origin=url, source="html", reason="opt-out", detail="meta robots")
         images = []

@@ -16,7 +16,8 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
@@ -26,7 +27,7 @@ from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
 from pipeline.images.store import Rejected
-from pipeline.params import ParamError, get
+from pipeline.params import ParamError, build, knob
 
 VERSION = "0.1"
 OPT_OUT = {"noai", "noimageai"}
@@ -36,26 +37,29 @@ ROBOTS_MAX_BYTES = 500_000  # Google reads the first 500 KiB of a robots.txt too
 CHUNK = 64 * 1024
 
 
-def validate_settings(scrape: dict, needs_contact: bool) -> dict:
-    """Check ``scrape.http`` and fill defaults; ``needs_contact`` when a web source is configured."""
-    http = scrape.get("http") or {}
-    if not isinstance(http, dict):
-        raise ParamError("scrape.http", "expected a mapping of politeness settings")
-    scrape["http"] = http
-    contact = get(http, "contact", "scrape.http", str, "")
-    if needs_contact and not contact.strip():
-        raise ParamError("scrape.http.contact",
-                         "set an email or URL so site owners can reach you (it goes into the User-Agent)")
-    get(http, "workers", "scrape.http", int, 16, minimum=1)
-    get(http, "per_host", "scrape.http", int, 2, minimum=1)
-    get(http, "delay", "scrape.http", float, 0.5, minimum=0)
-    get(http, "max_bytes", "scrape.http", int, 30_000_000, minimum=1024)
-    get(http, "robots", "scrape.http", bool, True)
-    get(http, "timeout", "scrape.http", float, 30.0, minimum=0.1)
-    get(http, "retries", "scrape.http", int, 3, minimum=0)
-    get(http, "backoff", "scrape.http", float, 1.0, minimum=0)
-    get(http, "max_wait", "scrape.http", float, 300.0, minimum=0)
-    return http
+@dataclass(frozen=True)
+class HttpSettings:
+    """Politeness of the web sources: params.yaml's ``scrape.http``."""
+
+    contact: str = knob("")                       # email or URL for the User-Agent; required by web sources
+    workers: int = knob(16, minimum=1)            # downloads in parallel, across hosts
+    per_host: int = knob(2, minimum=1)            # concurrent requests to one host
+    delay: float = knob(0.5, minimum=0)           # seconds between request starts to one host
+    max_bytes: int = knob(30_000_000, minimum=1024)  # bigger bodies are refused
+    robots: bool = knob(True)                     # honour robots.txt
+    timeout: float = knob(30.0, minimum=0.1)      # seconds without an answer
+    retries: int = knob(3, minimum=0)             # on 429/5xx and network errors
+    backoff: float = knob(1.0, minimum=0)         # exponential backoff factor, seconds
+    max_wait: float = knob(300.0, minimum=0)      # give up when Retry-After asks for longer
+
+    @classmethod
+    def from_params(cls, http: Mapping, needs_contact: bool) -> "HttpSettings":
+        """From ``scrape.http``; ``needs_contact`` when a web source is configured."""
+        settings = build(cls, http, "scrape.http")
+        if needs_contact and not settings.contact.strip():
+            raise ParamError("scrape.http.contact",
+                             "set an email or URL so site owners can reach you (it goes into the User-Agent)")
+        return settings
 
 
 def user_agent(contact: str) -> str:
@@ -113,17 +117,17 @@ class _Host:
 class Fetcher:
     """A requests Session with the politeness rules above; safe to share between threads."""
 
-    def __init__(self, contact: str, *, workers: int = 16, per_host: int = 2, delay: float = 0.5,
-                 max_bytes: int = 30_000_000, robots: bool = True, timeout: float = 30.0,
-                 retries: int = 3, backoff: float = 1.0, max_wait: float = 300.0):
-        self.user_agent = user_agent(contact)
-        self.workers, self.per_host, self.delay = workers, per_host, delay
-        self.max_bytes, self.robots, self.timeout = max_bytes, robots, timeout
+    def __init__(self, contact: str, **settings: Any):
+        """``settings``: other fields of ``HttpSettings``, whose defaults fill the rest."""
+        s = HttpSettings(contact=contact, **settings)
+        self.user_agent = user_agent(s.contact)
+        self.workers, self.per_host, self.delay = s.workers, s.per_host, s.delay
+        self.max_bytes, self.robots, self.timeout = s.max_bytes, s.robots, s.timeout
         retry = _Retry(
-            max_wait=max_wait, total=retries, backoff_factor=backoff, status_forcelist=RETRY_STATUS,
+            max_wait=s.max_wait, total=s.retries, backoff_factor=s.backoff, status_forcelist=RETRY_STATUS,
             allowed_methods={"GET", "HEAD"}, respect_retry_after_header=True,
             raise_on_status=False, redirect=False)
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=workers, pool_maxsize=workers)
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=s.workers, pool_maxsize=s.workers)
         self.session = requests.Session()
         self.session.headers["User-Agent"] = self.user_agent
         self.session.mount("http://", adapter)
@@ -134,9 +138,9 @@ class Fetcher:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, http: dict, **overrides) -> "Fetcher":
-        """Build from the validated ``scrape.http`` mapping; ``overrides`` win (e.g. per_host=1)."""
-        return cls(**{**http, **overrides})
+    def from_settings(cls, settings: HttpSettings, **overrides: Any) -> "Fetcher":
+        """A fetcher with ``settings``; ``overrides`` win (e.g. per_host=1)."""
+        return cls(**{**asdict(settings), **overrides})
 
     def get(self, url: str, *, params: dict | None = None, max_bytes: int | None = None,
             robots: bool | None = None) -> Response:

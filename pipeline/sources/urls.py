@@ -7,38 +7,51 @@ columns (``license``, ``artist``, ``page_url`` ...) are carried into the manifes
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from pipeline.images.store import MANIFEST_COLUMNS, RawStore
-from pipeline.params import ParamError, get
+from pipeline.params import ParamError, build, knob
 from pipeline.sources.download import Candidate, download
-from pipeline.sources.http import Fetcher
+from pipeline.sources.http import Fetcher, HttpSettings
 
 # Columns the store fills itself; a CSV may not set them.
 RESERVED = set(MANIFEST_COLUMNS) - {"page_url", "license", "artist"}
 
 
-def validate(spec: dict, name: str) -> None:
-    path = get(spec, "path", name, str)
-    if not Path(path).is_file():
-        raise ParamError(f"{name}.path", f"URL list {path!r} does not exist")
-    read(path, f"{name}.path")
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """A list of image URLs (text or CSV) to download."""
+
+    kind: str = knob("urls", choices=("urls",))
+    path: Path = knob(missing="a .txt or .csv file of image URLs")
+
+    @classmethod
+    def from_params(cls, spec: Mapping, name: str) -> "Source":
+        """From one entry of ``scrape.sources``; the file must exist and parse (errors name ``name.path``)."""
+        source = build(cls, spec, name)
+        if not source.path.is_file():
+            raise ParamError(f"{name}.path", f"URL list {str(source.path)!r} does not exist")
+        read_list(source.path, f"{name}.path")
+        return source
 
 
-def collect(spec: dict, store: RawStore, settings: dict) -> None:
-    candidates = read(spec["path"], "path")
-    fetcher = Fetcher.from_settings(settings["http"])
+def collect(source: Source, store: RawStore, http: HttpSettings) -> None:
+    """Download every listed URL into ``store``."""
+    candidates = read_list(source.path, "path")
+    fetcher = Fetcher.from_settings(http)
     try:
-        download(candidates, store, fetcher, source="urls", desc=f"urls {spec['path']}",
+        download(candidates, store, fetcher, source="urls", desc=f"urls {source.path}",
                  total=len(candidates))
     finally:
         fetcher.close()
 
 
-def read(path: str, key: str) -> list[Candidate]:
+def read_list(path: Path, key: str) -> list[Candidate]:
     """The candidates of a URL list; ParamError(key) when a CSV lacks ``url`` or sets a reserved column."""
-    if not path.lower().endswith(".csv"):
-        lines = (line.strip() for line in Path(path).read_text().splitlines())
+    if path.suffix.lower() != ".csv":
+        lines = (line.strip() for line in path.read_text().splitlines())
         return [Candidate(line) for line in lines if line and not line.startswith("#")]
     with open(path, newline="") as f:
         reader = csv.DictReader(f)

@@ -1,0 +1,105 @@
+"""What one resolution trains with: ``TrainConfig``, read from params.yaml's ``train`` and ``res.<size>``.
+
+Kept apart from the training loop (and from torch) so a stage checks its params
+in a fraction of a second, before the heavy imports.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from pipeline.gan.ladder import Ladder
+from pipeline.params import ParamError, knob, read, resolution
+
+LOSSES = ("wgan-gp", "ns-r1")
+POLICIES = ("color", "translation", "cutout")   # DiffAugment transforms (pipeline.gan.augment)
+# Per-resolution keys (``res.<size>``); the base trains ``kimg``, a grown size fades in, then stabilises.
+BASE_KEYS = ("batch", "lr", "kimg")
+GROWN_KEYS = ("batch", "lr", "fade_kimg", "stable_kimg")
+# Shared keys (``train``); every other field is fixed by the stage (resolution, base) or internal.
+SHARED_KEYS = ("seed", "device", "z_dim", "channels", "loss", "gamma", "r1_every", "ema_kimg", "augment",
+               "augment_p", "ada_target", "ada_kimg", "xflip", "watch_kimg", "collapse_ratio",
+               "checkpoint_kimg", "max_rollbacks", "mbstd_group")
+# Widths for 2 CPU cores; ProGAN-like on a GPU: {4: 512, 8: 512, 16: 512, 32: 512, 64: 256, 128: 128, 256: 64}
+CPU_CHANNELS = {4: 32, 8: 32, 16: 16, 32: 16, 64: 8, 128: 8, 256: 8}
+
+
+@dataclass
+class TrainConfig:
+    resolution: int
+    base: int
+    seed: int = 0
+    device: str = knob("auto", choices=("auto", "cpu", "cuda"))
+    z_dim: int = knob(128, minimum=1)
+    channels: dict[int, int] = knob(CPU_CHANNELS, minimum=1)
+    batch: int = knob(16, minimum=2)
+    lr: float = knob(0.002, minimum=0)
+    kimg: float = knob(0.0, minimum=0)          # base resolution: images shown, in thousands
+    fade_kimg: float = knob(0.0, minimum=0)     # grown resolution: fade-in, then stabilise
+    stable_kimg: float = knob(0.0, minimum=0)
+    loss: str = knob("ns-r1", choices=LOSSES)
+    gamma: float = knob(1.0, minimum=0)
+    r1_every: int = knob(4, minimum=1)          # lazy regularisation interval (ns-r1)
+    ema_kimg: float = knob(1.0, minimum=0)
+    ema_rampup: float | None = 0.05
+    augment: tuple[str, ...] = knob(POLICIES, choices=POLICIES)
+    ada_target: float = 0.6
+    ada_kimg: float = knob(20.0, minimum=0)
+    augment_p: float = knob(0.0, minimum=0, maximum=1)   # starting probability of each transform
+    xflip: bool = False
+    watch_kimg: float = knob(2.0, minimum=0.001)     # diversity check and log interval
+    collapse_ratio: float = knob(0.5, minimum=0)     # flag collapse below this share of the reals' diversity
+    checkpoint_kimg: float = knob(2.0, minimum=0.001)
+    gp_limit: float = 1e4        # a penalty above this counts as an explosion
+    max_rollbacks: int = knob(3, minimum=0)
+    mbstd_group: int = knob(4, minimum=1)
+
+    @classmethod
+    def from_params(cls, train: Mapping, res: Mapping, ladder: Ladder, size: int) -> "TrainConfig":
+        """The config of resolution ``size`` from the ``train`` and ``res`` sections; errors name the key."""
+        frm = ladder.source(size)
+        train = dict(train)
+        if isinstance(train.get("augment"), str):   # "color,cutout" reads as a list
+            train["augment"] = [p.strip() for p in train["augment"].split(",") if p.strip()]
+        shared = read(cls, train, "train", SHARED_KEYS)
+        entry, name = res_entry(res, size)
+        keys = BASE_KEYS if frm is None else GROWN_KEYS
+        for key in entry:
+            if key in BASE_KEYS + GROWN_KEYS and key not in keys:
+                raise ParamError(f"{name}.{key}", "the base resolution trains `kimg`; a grown one uses "
+                                 "`fade_kimg` and `stable_kimg`" + (" (this is the base)" if frm is None else ""))
+        for key in keys[2:]:
+            if key not in entry:
+                raise ParamError(f"{name}.{key}", "missing (thousands of images to train)")
+        cfg = cls(resolution=size, base=ladder.base, **shared, **read(cls, entry, name, keys))
+        needed = [2 ** i for i in range(2, size.bit_length())]
+        for s in needed:
+            if s not in cfg.channels:
+                raise ParamError(f"train.channels.{s}", f"missing (needed for resolution {size})")
+        cfg.channels = {s: cfg.channels[s] for s in needed}
+        if cfg.batch % cfg.mbstd_group and cfg.batch > cfg.mbstd_group:
+            raise ParamError(f"{name}.batch", f"{cfg.batch} is not a multiple of train.mbstd_group ({cfg.mbstd_group})")
+        return cfg
+
+    @property
+    def total_kimg(self) -> float:
+        return self.kimg if self.resolution == self.base else self.fade_kimg + self.stable_kimg
+
+    def model_config(self) -> dict:
+        return {"z_dim": self.z_dim, "channels": {int(k): v for k, v in self.channels.items()},
+                "resolution": self.resolution, "base": self.base, "mbstd_group": self.mbstd_group}
+
+
+def res_entry(res: Mapping, size: int) -> tuple[Mapping, str]:
+    """``res.<size>`` (keys are quoted in params.yaml; plain integers are accepted too)."""
+    if not isinstance(res, Mapping):
+        raise ParamError("res", "expected a mapping {size: {batch, lr, ...}}")
+    for key, entry in res.items():
+        if resolution(key, f"res.{key}") == size:
+            if not isinstance(entry, Mapping):
+                raise ParamError(f"res.{key}", f"expected a mapping, got {entry!r}")
+            return entry, f"res.{key}"
+    raise ParamError(f"res.{size}", "missing: add per-resolution settings, e.g. "
+                     "{batch: 16, lr: 0.002, fade_kimg: 5, stable_kimg: 5}")
+
+

@@ -1,0 +1,48 @@
+"""``{kind: synthetic, n: 1000, size: 128, seed: 0}``: offline colour-field paintings.
+
+The paintings and their modes come from ``pipeline.images.colourfield``; each
+stored row records its mode, so evaluation can compare generated modes with
+the training mix.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from pipeline.images.colourfield import MODE_NAMES, MODES, render
+from pipeline.images.store import RawStore
+from pipeline.params import build, knob
+from pipeline.sources.http import HttpSettings
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """``n`` paintings of ``size`` px, as many of each mode as ``n`` allows; ``seed`` fixes them all."""
+
+    kind: str = knob("synthetic", choices=("synthetic",))
+    n: int = knob(1000, minimum=1)
+    size: int = knob(128, minimum=16)
+    seed: int = knob(0)
+
+    @classmethod
+    def from_params(cls, spec: Mapping, name: str) -> "Source":
+        """From one entry of ``scrape.sources``; ``name`` (``scrape.sources[i]``) prefixes error keys."""
+        return build(cls, spec, name)
+
+
+def collect(source: Source, store: RawStore, http: HttpSettings) -> None:
+    """Render the paintings into ``store`` (``http`` is unused: nothing is fetched)."""
+    n, size, seed = source.n, source.size, source.seed
+    modes = np.random.default_rng(seed).permutation(np.arange(n) % len(MODES))
+    for i in tqdm(range(n), desc="synthetic paintings", unit="img"):
+        mode = int(modes[i])
+        pixels = render(mode, size, np.random.default_rng([seed, i]))
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, format="PNG")
+        store.add(buf.getvalue(), source="synthetic", origin=f"synthetic:{seed}:{i}",
+                  mode=MODE_NAMES[mode])
