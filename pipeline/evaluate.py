@@ -1,64 +1,35 @@
-"""Stage ``evaluate``: measure one trained resolution, or gather all of them for the plots.
+"""Stage ``evaluate@<size>``: measure one trained resolution.
 
 ``python -m pipeline.evaluate <size>`` reads ``models/<size>/`` and
 ``data/prepared/<size>.npy`` (+ ``.csv``) and writes
 
-- ``metrics/<size>.json``: every metric beside its real-data reference (see README);
+- ``metrics/res/<size>.json``: every metric beside its real-data reference (see README);
 - ``plots/<size>/samples.png``: a grid of evaluation samples;
 - ``plots/<size>/nearest.png``: the closest sample/training pairs (samples on top).
 
-``python -m pipeline.evaluate --summary`` gathers ``metrics/<size>.json`` of every
-resolution of the ladder into ``plots/metrics_by_resolution.csv``, one row per
-resolution, which dvc.yaml plots against resolution.
+Stage ``summary`` (``pipeline/summary.py``) gathers every resolution.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-from PIL import Image
-
 from pipeline import params as P
-from pipeline.dedup import settings as dedup_rule
-from pipeline.fsutil import atomic_path, write_csv, write_json
-from pipeline.images.grid import image_grid
-from pipeline.metrics.report import Settings, measure
+from pipeline.images.rule import Rule
+from pipeline.metrics.settings import Settings
 
-MODELS, DATA, METRICS, PLOTS = Path("models"), Path("data/prepared"), Path("metrics"), Path("plots")
-SUMMARY = PLOTS / "metrics_by_resolution.csv"
+MODELS, DATA, METRICS, PLOTS = Path("models"), Path("data/prepared"), Path("metrics/res"), Path("plots")
 GRID_SAMPLES = 64
 
 
-def settings(params: dict) -> tuple[int, Settings]:
-    """(number of samples, metric settings) from ``params['evaluate']``; errors name the key."""
-    cfg = params["evaluate"]
-    d = Settings()
-    n = P.get(cfg, "n_samples", "evaluate", int, 1000, minimum=2)
-    s = Settings(
-        seed=P.get(cfg, "seed", "evaluate", int, d.seed),
-        swd_images=P.get(cfg, "swd_images", "evaluate", int, d.swd_images, minimum=2),
-        msssim_pairs=P.get(cfg, "msssim_pairs", "evaluate", int, d.msssim_pairs, minimum=1),
-        distinct_images=P.get(cfg, "distinct_images", "evaluate", int, d.distinct_images, minimum=2),
-        memorization_samples=P.get(cfg, "memorization_samples", "evaluate", int, d.memorization_samples, minimum=1),
-        prdc_images=P.get(cfg, "prdc_images", "evaluate", int, d.prdc_images, minimum=4),
-        modes_min_count=P.get(cfg, "modes_min_count", "evaluate", int, d.modes_min_count, minimum=1),
-        panel_pairs=P.get(cfg, "panel_pairs", "evaluate", int, d.panel_pairs, minimum=1),
-        inception_weights=P.get(cfg, "inception_weights", "evaluate", str, d.inception_weights),
-    )
-    if s.inception_weights and not Path(s.inception_weights).is_file():
-        raise P.ParamError("evaluate.inception_weights", f"{s.inception_weights} is not a file "
-                           "(leave it empty to skip FID; nothing is downloaded)")
-    return n, s
-
-
-def train_labels(index_csv: Path, n_rows: int) -> tuple[np.ndarray | None, str]:
+def train_labels(index_csv: Path, n_rows: int) -> tuple["np.ndarray | None", str]:
     """Mode index of every training row from the prepare index, or (None, why not)."""
-    from pipeline.sources.synthetic import MODE_NAMES
+    import numpy as np
+    import pandas as pd
+
+    from pipeline.images.colourfield import MODE_NAMES
 
     if not index_csv.exists():
         return None, f"{index_csv} not found"
@@ -75,12 +46,20 @@ def train_labels(index_csv: Path, n_rows: int) -> tuple[np.ndarray | None, str]:
 
 
 def evaluate(size: int, params: dict) -> dict:
+    """Measure ``models/<size>`` and write its metrics file and plots; return the metrics."""
+    cfg = Settings.from_params(P.section(params, "evaluate"))
+    rule = Rule.from_params(P.section(params, "dedup"))
+    # Only now the heavy imports (torch, scipy): a params error stops the stage in a fraction of a second.
+    import numpy as np
+    from PIL import Image
+
+    from pipeline.fsutil import atomic_path, write_json
     from pipeline.gan.checkpoint import ModelDirError, load_generator
     from pipeline.gan.sampling import generate, latents
-    from pipeline.sources.synthetic import MODE_NAMES, classify
+    from pipeline.images.colourfield import MODE_NAMES, classify
+    from pipeline.images.grid import image_grid
+    from pipeline.metrics.report import measure
 
-    n_samples, cfg = settings(params)
-    rule = dedup_rule(params)
     model_dir, array = MODELS / str(size), DATA / f"{size}.npy"
     try:
         G, info = load_generator(model_dir)
@@ -94,7 +73,7 @@ def evaluate(size: int, params: dict) -> dict:
     labels, reason = train_labels(DATA / f"{size}.csv", len(train))
 
     t0 = time.time()
-    samples = generate(G, latents(n_samples, int(info["z_dim"]), cfg.seed))
+    samples = generate(G, latents(cfg.n_samples, int(info["z_dim"]), cfg.seed))
     report = measure(samples, train, labels, rule, cfg, classify=classify, n_modes=len(MODE_NAMES),
                      no_modes_reason=reason)
     metrics = report.metrics
@@ -113,45 +92,12 @@ def evaluate(size: int, params: dict) -> dict:
     return metrics
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{key}_"))
-        elif isinstance(v, (int, float)) or v is None:
-            out[key] = v
-    return out
-
-
-def summary(params: dict) -> list[dict]:
-    """One row per resolution of the ladder from ``metrics/<size>.json`` (names joined with ``_``)."""
-    rows = []
-    for size in P.sizes(params):
-        path = METRICS / f"{size}.json"
-        if not path.exists():
-            raise SystemExit(f"evaluate --summary: {path} not found (run `dvc repro` to evaluate {size} px)")
-        rows.append(_flatten(json.loads(path.read_text())))
-    columns = ["resolution"] + sorted({k for r in rows for k in r} - {"resolution"})
-    write_csv(SUMMARY, rows, columns)
-    return rows
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m pipeline.evaluate", description=__doc__.split("\n")[0])
-    ap.add_argument("size", nargs="?", type=int, help="resolution to evaluate (models/<size>)")
-    ap.add_argument("--summary", action="store_true", help="gather every resolution's metrics for the plots")
+    ap.add_argument("size", type=int, help="resolution to evaluate (models/<size>)")
     args = ap.parse_args(argv)
-    params = P.load()
-    if args.summary:
-        summary(params)
-    elif args.size is None:
-        ap.error("give a resolution, e.g. `python -m pipeline.evaluate 64`, or --summary")
-    else:
-        if args.size not in P.sizes(params):
-            raise SystemExit(f"evaluate: {args.size} px is not in the ladder {P.sizes(params)} (params.yaml: ladder)")
-        evaluate(args.size, params)
+    evaluate(args.size, P.load())
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    P.run_stage(main, sys.argv[1:])

@@ -9,8 +9,9 @@ from PIL import Image
 from metrics_helpers import paintings
 from model_helpers import write_untrained_model
 from pipeline import evaluate as E
-from pipeline.params import ParamError, validate
-from pipeline.sources.synthetic import MODE_NAMES
+from pipeline.metrics.settings import Settings
+from pipeline.params import ParamError
+from pipeline.images.colourfield import MODE_NAMES
 
 SMALL = {"n_samples": 48, "seed": 1, "swd_images": 16, "msssim_pairs": 10, "distinct_images": 20,
          "memorization_samples": 20, "prdc_images": 16, "modes_min_count": 2, "panel_pairs": 4,
@@ -42,11 +43,11 @@ def project(tmp_path, monkeypatch):
 
 def test_settings_errors_name_the_key(tmp_path):
     with pytest.raises(ParamError, match="evaluate.swd_images"):
-        E.settings(validate(_params({**SMALL, "swd_images": 0})))
+        Settings.from_params({**SMALL, "swd_images": 0})
     with pytest.raises(ParamError, match="evaluate.inception_weights"):
-        E.settings(validate(_params({**SMALL, "inception_weights": str(tmp_path / "none.pth")})))
-    n, s = E.settings(validate(_params({})))
-    assert n == 1000 and s.swd_images == 256          # defaults fill a bare section
+        Settings.from_params({**SMALL, "inception_weights": str(tmp_path / "none.pth")})
+    s = Settings.from_params({})
+    assert s.n_samples == 1000 and s.swd_images == 256          # defaults fill a bare section
 
 
 def test_train_labels(tmp_path):
@@ -63,7 +64,7 @@ def test_train_labels(tmp_path):
 def test_evaluate_writes_every_metric_and_the_plots(project):
     E.main(["16"])
     E.main(["32"])
-    m = json.loads((project / "metrics" / "32.json").read_text())
+    m = json.loads((project / "metrics" / "res" / "32.json").read_text())
     assert m["resolution"] == 32
     assert set(m) == {"resolution", "swd", "msssim", "distinct_share", "memorization", "prdc", "modes", "fid",
                       "counts"}
@@ -84,32 +85,24 @@ def test_evaluate_writes_every_metric_and_the_plots(project):
     assert samples.size == (8 * 34 + 2, 6 * 34 + 2)          # 48 samples, 8 per row
     assert Image.open(project / "plots" / "32" / "nearest.png").size == (4 * 34 + 2, 2 * 34 + 2)
 
-    E.main(["--summary"])
-    lines = (project / "plots" / "metrics_by_resolution.csv").read_text().splitlines()
-    header = lines[0].split(",")
-    assert header[0] == "resolution" and "swd_avg" in header and "modes_kl" in header
-    assert [r.split(",")[0] for r in lines[1:]] == ["16", "32"]
-
 
 def test_same_params_same_metrics(project):
     E.main(["16"])
-    first = (project / "metrics" / "16.json").read_bytes()
+    first = (project / "metrics" / "res" / "16.json").read_bytes()
     E.main(["16"])
-    assert (project / "metrics" / "16.json").read_bytes() == first
+    assert (project / "metrics" / "res" / "16.json").read_bytes() == first
 
 
 def test_modes_not_computed_without_labels(project):
     (project / "data" / "prepared" / "16.csv").write_text("row,sha256\n" + "".join(f"{i},x\n" for i in range(40)))
     E.main(["16"])
-    m = json.loads((project / "metrics" / "16.json").read_text())
+    m = json.loads((project / "metrics" / "res" / "16.json").read_text())
     assert m["modes"]["covered"] is None and "no mode column" in m["modes"]["reason"]
 
 
 def test_clear_errors(project):
-    with pytest.raises(SystemExit, match="not in the ladder"):
+    with pytest.raises(SystemExit, match="models/64"):
         E.main(["64"])
     (project / "models" / "32" / "generator.pt").unlink()
     with pytest.raises(SystemExit, match="generator.pt is missing"):
         E.main(["32"])
-    with pytest.raises(SystemExit, match="metrics/16.json not found"):
-        E.main(["--summary"])

@@ -1,0 +1,107 @@
+"""Stage ``summary``: every resolution of the ladder in the files runs are compared by.
+
+Reads ``metrics/res/<size>.json`` (evaluation) and ``dvclive/<size>/`` (training
+logs) of every resolution on the ladder; writes
+
+- ``metrics/headline.json``: a handful of figures of the largest resolution, with
+  short flat names so ``dvc exp show`` fits a terminal (README: Experiments);
+- ``plots/metrics_by_resolution.csv``: one row per resolution, every metric;
+- ``plots/training.csv``: the training logs of the whole ladder on one axis,
+  ``kimg`` = thousands of images shown since the base started.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import params as P
+from pipeline.fsutil import write_csv, write_json
+from pipeline.gan.ladder import Ladder
+
+METRICS, LOGS, PLOTS = Path("metrics/res"), Path("dvclive"), Path("plots")
+HEADLINE = Path("metrics/headline.json")
+# Training series worth comparing between runs; lr, alpha and kimg/s are settings or constants, not results.
+CURVES = ("g_loss", "d_loss", "diversity", "augment_p")
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    """Nested metrics -> one level, names joined with ``_``; text fields (reasons) are left out."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{key}_"))
+        elif isinstance(v, (int, float)) or v is None:
+            out[key] = v
+    return out
+
+
+def headline(metrics: dict, train_seconds: float) -> dict:
+    """The figures that say which run is better, rounded so a table stays narrow."""
+    def r(value, digits=3):
+        return None if value is None else round(float(value), digits)
+
+    modes, swd, prdc, mem = metrics["modes"], metrics["swd"], metrics["prdc"], metrics["memorization"]
+    return {"px": metrics["resolution"], "modes": modes["covered"], "mode_kl": r(modes["kl"]),
+            "unclassified": r(modes["unclassified_share"]), "swd": r(swd["avg"], 1), "swd_real": r(swd["real_avg"], 1),
+            "precision": r(prdc["precision"]), "recall": r(prdc["recall"]), "copies": r(mem["copy_share"]),
+            "train_s": round(train_seconds)}
+
+
+def training_curves(sizes: list[int], logs: Path = LOGS) -> pd.DataFrame:
+    """The CURVES of every resolution's dvclive log, one row per logged step, on a shared kimg axis."""
+    frames, offset = [], 0.0
+    for size in sizes:
+        series = []
+        for name in CURVES:
+            tsv = logs / str(size) / "plots" / "metrics" / f"{name}.tsv"
+            if tsv.exists():
+                series.append(pd.read_csv(tsv, sep="\t")[["step", name]].set_index("step"))
+        if not series:
+            raise SystemExit(f"summary: {logs / str(size)} has no training log (run `dvc repro`)")
+        frame = pd.concat(series, axis=1).reset_index()
+        frame.insert(0, "kimg", (offset + frame["step"] / 1000).round(3))
+        frame.insert(1, "resolution", size)
+        offset = float(frame["kimg"].iloc[-1])
+        frames.append(frame.drop(columns="step"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def train_seconds(sizes: list[int], logs: Path = LOGS) -> float:
+    """Wall-clock seconds of every training stage (dvclive summaries)."""
+    total = 0.0
+    for size in sizes:
+        summary = logs / str(size) / "metrics.json"
+        if summary.exists():
+            total += float(json.loads(summary.read_text()).get("seconds", 0.0))
+    return total
+
+
+def run(sizes: list[int]) -> dict:
+    """Write the three files for the resolutions ``sizes`` (ladder order); return the headline."""
+    rows = []
+    for size in sizes:
+        path = METRICS / f"{size}.json"
+        if not path.exists():
+            raise SystemExit(f"summary: {path} not found (run `dvc repro` to evaluate {size} px)")
+        rows.append(json.loads(path.read_text()))
+    flat = [flatten(r) for r in rows]
+    write_csv(PLOTS / "metrics_by_resolution.csv", flat,
+              ["resolution"] + sorted({k for r in flat for k in r} - {"resolution"}))
+    curves = training_curves(sizes)
+    write_csv(PLOTS / "training.csv", curves.to_dict("records"), list(curves.columns))
+    head = headline(rows[-1], train_seconds(sizes))
+    write_json(HEADLINE, head)
+    return head
+
+
+def main() -> None:
+    ladder = Ladder.from_params(P.section(P.load(), "ladder"))
+    head = run(ladder.sizes)
+    print("summary: " + ", ".join(f"{k} {v}" for k, v in head.items()) + f" -> {HEADLINE}")
+
+
+if __name__ == "__main__":
+    P.run_stage(main)

@@ -1,0 +1,68 @@
+"""Stage summary: the headline file, metrics by resolution, and the ladder's training curves on one axis."""
+import json
+
+import pytest
+import yaml
+from dvclive import Live
+
+from pipeline import summary as S
+from pipeline.gan.loop import log_row
+
+
+def evaluation(size: int, covered: int) -> dict:
+    return {"resolution": size, "swd": {"avg": 40.123, "real_avg": 20.0},
+            "modes": {"covered": covered, "kl": 0.51234, "unclassified_share": 0.25, "reason": ""},
+            "prdc": {"precision": 0.7, "recall": 0.3333}, "memorization": {"copy_share": 0.0},
+            "msssim": {"samples": 0.2, "real": 0.18}, "fid": {"fid": None, "reason": "not set"}}
+
+
+def training_log(size: int, steps: list[int], seconds: float) -> None:
+    """A real dvclive log, written the way the training loop writes it."""
+    live = Live(dir=f"dvclive/{size}", dvcyaml=False, save_dvc_exp=False)
+    for step in steps:
+        log_row(live, {"step": step, "g_loss": 1.0 + step / 1000, "d_loss": 0.5, "diversity": 0.9,
+                       "augment_p": 0.1, "lr": 0.002, "alpha": 1.0})
+    live.summary["seconds"] = seconds
+    live.end()
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"ladder": {"base": 16, "grow": {"32": 16}}}))
+    (tmp_path / "metrics" / "res").mkdir(parents=True)
+    for size, covered in ((16, 20), (32, 22)):
+        (tmp_path / "metrics" / "res" / f"{size}.json").write_text(json.dumps(evaluation(size, covered)))
+    training_log(16, [1000, 2000], 120.0)
+    training_log(32, [500, 1000, 1500], 60.0)
+    return tmp_path
+
+
+def test_headline_is_the_largest_resolution_with_short_names(project):
+    S.main()
+    head = json.loads((project / "metrics" / "headline.json").read_text())
+    assert head == {"px": 32, "modes": 22, "mode_kl": 0.512, "unclassified": 0.25, "swd": 40.1, "swd_real": 20.0,
+                    "precision": 0.7, "recall": 0.333, "copies": 0.0, "train_s": 180}
+
+
+def test_training_curves_share_one_axis_and_drop_constant_series(project):
+    S.main()
+    lines = (project / "plots" / "training.csv").read_text().splitlines()
+    assert lines[0].split(",") == ["kimg", "resolution", "g_loss", "d_loss", "diversity", "augment_p"]
+    kimg = [float(r.split(",")[0]) for r in lines[1:]]
+    assert kimg == [1.0, 2.0, 2.5, 3.0, 3.5]          # 32 px continues where 16 px ended
+    assert [r.split(",")[1] for r in lines[1:]] == ["16", "16", "32", "32", "32"]
+
+
+def test_metrics_by_resolution_has_one_row_per_size(project):
+    S.main()
+    lines = (project / "plots" / "metrics_by_resolution.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    assert header[0] == "resolution" and "swd_avg" in header and "modes_kl" in header and "fid_reason" not in header
+    assert [r.split(",")[0] for r in lines[1:]] == ["16", "32"]
+
+
+def test_missing_inputs_name_the_file(project):
+    (project / "metrics" / "res" / "16.json").unlink()
+    with pytest.raises(SystemExit, match="metrics/res/16.json not found"):
+        S.main()
