@@ -101,3 +101,17 @@ def test_stage_reports_divergence_with_the_key(tmp_path):
     assert done.returncode != 0
     assert "res.8.lr" in done.stderr and "rolled back" in done.stdout + done.stderr
     assert not (root / "models" / "8").exists()
+
+
+def test_wgan_gp_stage_trains_as_the_readme_runs_it(tmp_path):
+    """README's first experiment: `dvc exp run -S train.loss=wgan-gp -S train.gamma=10`."""
+    root = make_project(tmp_path / "p", train={"loss": "wgan-gp", "gamma": 10})
+    done = run_stage(root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    info = (root / "models" / "8" / "info.json").read_text()
+    assert '"loss": "wgan-gp"' in info and '"gamma": 10.0' in info
+    penalty = (root / "dvclive" / "8" / "plots" / "metrics" / "penalty.tsv").read_text().splitlines()[1:]
+    values = [float(line.split("\t")[-1]) for line in penalty]
+    assert values and all(np.isfinite(values)) and any(v > 0 for v in values)   # the gradient penalty ran
+    weights = generator_weights(root / "models" / "8")
+    assert all(torch.isfinite(w).all() for w in weights.values())

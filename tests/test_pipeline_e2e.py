@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -12,13 +14,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+import browser
+import deps
+
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.skipif(shutil.which("dvc") is None, reason="dvc is not installed")
 
 
-def run(cmd: list[str], cwd: Path) -> str:
-    env = {**os.environ, "PYTHONPATH": str(cwd), "OMP_NUM_THREADS": "1", "DVC_NO_ANALYTICS": "1"}
+def run(cmd: list[str], cwd: Path, audit: Path | None = None, env: dict | None = None) -> str:
+    env = {**os.environ, "PYTHONPATH": str(cwd), "OMP_NUM_THREADS": "1", "DVC_NO_ANALYTICS": "1", **(env or {})}
+    if audit is not None:   # record the files each stage reads (tests/audit/sitecustomize.py)
+        env.update(deps.audit_env(audit, env))
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{out[-6000:]}"
@@ -36,10 +43,11 @@ def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["scrape"]["sources"] = [{"kind": "synthetic", "n": 72, "size": 64, "seed": 1}]
     params["ladder"] = {"base": 16, "grow": {"32": 16}}
-    params["train"].update(channels={4: 8, 8: 8, 16: 4, 32: 4, 64: 4}, watch_kimg=0.05, checkpoint_kimg=0.05)
-    params["res"] = {16: {"batch": 8, "lr": 0.002, "kimg": 0.1},
-                     32: {"batch": 8, "lr": 0.002, "fade_kimg": 0.05, "stable_kimg": 0.05},
-                     64: {"batch": 8, "lr": 0.002, "fade_kimg": 0.05, "stable_kimg": 0.05}}
+    params["train"].update(channels={"4": 8, "8": 8, "16": 4, "32": 4, "64": 4}, watch_kimg=0.05,
+                           checkpoint_kimg=0.05)
+    params["res"] = {"16": {"batch": 8, "lr": 0.002, "kimg": 0.1},
+                     "32": {"batch": 8, "lr": 0.002, "fade_kimg": 0.05, "stable_kimg": 0.05},
+                     "64": {"batch": 8, "lr": 0.002, "fade_kimg": 0.05, "stable_kimg": 0.05}}
     params["evaluate"].update(n_samples=64, swd_images=16, msssim_pairs=16, distinct_images=32,
                               memorization_samples=32, prdc_images=16, panel_pairs=4)
     return params
@@ -53,36 +61,84 @@ def finite_numbers(tree) -> list[float]:
     return []
 
 
-def test_dvc_repro_then_grow_one_resolution(tmp_path):
+def readme_flags(command: str) -> list[str]:
+    """The arguments the README's Experiments section gives ``command`` (its first use), as the shell splits them."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Experiments"):text.index("## Sources")]
+    start = section.index(command + " ") + len(command)
+    logical = re.match(r"(?:[^\n]*\\\n)*[^\n]*", section[start:]).group(0)   # lines joined by a trailing \
+    return shlex.split(logical.replace("\\\n", " "), comments=True)
+
+
+def ran(out: str) -> set[str]:
+    """The stages a dvc repro / exp run printed as running."""
+    return set(re.findall(r"Running stage '([^']+)'", out))
+
+
+def commit(repo: Path, message: str) -> None:
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], repo)
+
+
+def test_dvc_repro_then_experiments(tmp_path):
     repo = tmp_path / "repo"
     for f in project_files():
         (repo / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / f, repo / f)
     (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
-    run(["git", "init", "-q"], repo)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], repo)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"], repo)
+    run(["git", "init", "-q", "-b", "main"], repo)
+    commit(repo, "tiny")
 
     dag = run(["dvc", "dag", "--md"], repo)
-    for stage in ("scrape", "dedup", "prepare", "train_base", "train@32", "evaluate_base", "evaluate@32"):
+    for stage in ("scrape", "dedup", "prepare", "train_base", "train@32", "evaluate_base", "evaluate@32", "summary",
+                  "plots_page"):
         assert stage in dag
 
-    run(["dvc", "repro"], repo)
+    audit = tmp_path / "audit"
+    run(["dvc", "repro"], repo, audit=audit)
     for path in ("data/raw/manifest.csv", "data/unique/manifest.csv", "data/prepared/16.npy",
                  "data/prepared/32.npy", "models/16/generator.pt", "models/16/state.pt", "models/16/samples.png",
                  "models/32/generator.pt", "models/32/samples.png", "dvclive/32/metrics.json",
-                 "metrics/16.json", "metrics/32.json", "plots/32/samples.png", "plots/metrics_by_resolution.csv"):
+                 "metrics/res/16.json", "metrics/res/32.json", "plots/32/samples.png",
+                 "plots/metrics_by_resolution.csv", "plots/training.csv", "metrics/headline.json", "plots/page.html"):
         assert (repo / path).exists(), path
     for size in (16, 32):
-        metrics = json.loads((repo / f"metrics/{size}.json").read_text())
+        metrics = json.loads((repo / f"metrics/res/{size}.json").read_text())
         assert metrics["swd"]["avg"] is not None and math.isfinite(metrics["swd"]["avg"])
         assert metrics["modes"]["covered"] is not None
         assert all(math.isfinite(x) for x in finite_numbers(metrics))
-    shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo))
-    assert "metrics/32.json" in json.dumps(shown)
+    # every data file a stage read is declared in its deps (the code it imports: tests/test_dvc_deps.py)
+    assert deps.read_uncovered(repo, audit) == {}
+    shown = json.dumps(json.loads(run(["dvc", "metrics", "show", "--json"], repo)))
+    assert "metrics/headline.json" in shown and "metrics/res/32.json" not in shown   # detail stays out of the table
+    commit(repo, "ran")
 
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], repo)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "ran"], repo)
+    # A per-resolution knob: that resolution and what comes after it, nothing below.
+    out = run(["dvc", "exp", "run", "-n", "lr32", "-S", "res.32.lr=0.001"], repo)
+    assert ran(out) == {"train@32", "evaluate@32", "summary"}, out[-3000:]
+    # A shared knob: every resolution.
+    out = run(["dvc", "exp", "run", "-n", "gamma2", "-S", "train.gamma=2"], repo)
+    assert {"train_base", "train@32", "evaluate_base", "evaluate@32", "summary"} <= ran(out), out[-3000:]
+    assert not ran(out) & {"scrape", "dedup", "prepare"}
+
+    # The README's comparison table fits 160 columns and shows both runs' headline figures.
+    table = run(["dvc", "exp", "show", "--no-pager", *readme_flags("dvc exp show")], repo, env={"COLUMNS": "400"})
+    lines = [line for line in table.splitlines() if line.strip()]
+    assert max(len(line) for line in lines) <= 160, table
+    header = lines[1].split()
+    assert header[0] == "Experiment" and header[-2:] == ["train.gamma", "res.32.lr"], table
+    assert {"px", "modes", "swd", "swd_real", "precision", "recall", "copies", "train_s"} <= set(header), table
+    assert "lr32" in table and "gamma2" in table
+    detail = json.loads(run(["dvc", "metrics", "diff", "main", "gamma2", "--targets", "metrics/res/32.json",
+                             "--json"], repo))
+    assert "swd.avg" in detail["metrics/res/32.json"], detail
+
+    # Both runs on one page, every chart drawn with no network.
+    if browser.chromium():
+        run(["dvc", "plots", "diff", "lr32", "gamma2", "-o", str(tmp_path / "page")], repo)
+        report = browser.chart_report(tmp_path / "page" / "index.html")
+        assert report["charts"] >= 9 and report["rendered"] == report["charts"], report
+
     out = run(["dvc", "exp", "run", "-S", "+ladder.grow.64=32"], repo)
     assert "Running stage 'train@64'" in out
     assert "Running stage 'evaluate@64'" in out
@@ -91,8 +147,8 @@ def test_dvc_repro_then_grow_one_resolution(tmp_path):
     assert (repo / "models/64/generator.pt").exists()
     # the experiment's 64 px metrics are readable through DVC (from its cache, not from git)
     table = json.loads(run(["dvc", "exp", "show", "--json"], repo))
-    found = [m for m in find_values(table, "metrics/64.json") if isinstance(m, dict) and "data" in m]
-    assert found and math.isfinite(found[0]["data"]["swd"]["avg"])
+    head = [m for m in find_values(table, "metrics/headline.json") if isinstance(m, dict) and "data" in m]
+    assert any(h["data"]["px"] == 64 and math.isfinite(h["data"]["swd"]) for h in head)
 
 
 def find_values(tree, key: str) -> list:
