@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
 from pipeline import params as P
@@ -263,8 +262,7 @@ def _untrained_state(cfg: loop.TrainConfig) -> dict:
 
 def load_params(size: int) -> dict:
     """params.yaml with the ladder extended to ``size`` (each step grows from half)."""
-    with open(P.PARAMS_FILE) as f:
-        raw = yaml.safe_load(f)
+    raw = P.load()
     grow = raw.setdefault("ladder", {}).setdefault("grow", {}) or {}
     s = 2 * int(raw["ladder"]["base"])
     while s <= size:

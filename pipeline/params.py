@@ -12,13 +12,15 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 PARAMS_FILE = Path(os.environ.get("WALLGAN_PARAMS", "params.yaml"))
 SECTIONS = ("scrape", "dedup", "prepare", "ladder", "train", "res", "evaluate")
@@ -43,13 +45,13 @@ def run_stage(main: typing.Callable, *args: Any) -> Any:
 def load(path: Path | str = PARAMS_FILE) -> dict[str, Any]:
     """The whole file as read: a mapping of known sections (unknown ones are errors)."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found (run stages from the repository root)")
-    with open(path) as f:
-        try:
-            raw = yaml.safe_load(f) or {}
-        except yaml.YAMLError as e:
-            raise ParamError("<file>", f"not valid YAML: {e}") from None
+    if not path.is_file():
+        raise ParamError("<file>", f"{path} not found (run stages from the repository root)")
+    # YAML 1.2, as DVC writes it: `dvc exp run -S lr=1e-05` writes 1e-05, which YAML 1.1 reads as a string.
+    try:
+        raw = YAML(typ="safe", pure=True).load(path) or {}
+    except YAMLError as e:
+        raise ParamError("<file>", f"not valid YAML: {e}") from None
     if not isinstance(raw, dict):
         raise ParamError("<top>", "expected a mapping of sections")
     check_keys(raw, SECTIONS, "")
@@ -148,7 +150,7 @@ def convert(value: Any, kind: Any, name: str, checks: Mapping | None = None) -> 
     if origin is dict:
         if not isinstance(value, Mapping):
             raise ParamError(name, f"expected a mapping, got {value!r}")
-        return {convert(k, args[0], join(name, k)): convert(v, args[1], join(name, k), checks)
+        return {_key(k, args[0], join(name, k)): convert(v, args[1], join(name, k), checks)
                 for k, v in value.items()}
     value = _scalar(value, kind, name)
     checks = checks or {}
@@ -172,13 +174,20 @@ def _scalar(value: Any, kind: type, name: str) -> Any:
         raise ParamError(name, f"expected {_name(kind)}, got a boolean")
     if kind is float and isinstance(value, int):
         return float(value)
-    if kind is int and isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)   # mapping keys such as res.'64' arrive as strings
+    if kind is float and isinstance(value, float) and not math.isfinite(value):
+        raise ParamError(name, f"expected a finite number, got {value!r}")
     if kind is str and isinstance(value, (int, float)):
         raise ParamError(name, f"expected a string, got {value!r}")
     if not isinstance(value, kind):
         raise ParamError(name, f"expected {_name(kind)}, got {value!r}")
     return value
+
+
+def _key(key: Any, kind: type, name: str) -> Any:
+    """A mapping key; integer keys are quoted in params.yaml (so -S finds them) and arrive as strings."""
+    if kind is int and isinstance(key, str) and key.strip().isdigit():
+        return int(key)
+    return convert(key, kind, name)
 
 
 def _name(kind: Any) -> str:
@@ -197,6 +206,6 @@ def resolution(key: Any, name: str) -> int:
         size = int(key)
     except (TypeError, ValueError):
         raise ParamError(name, f"{key!r} is not a resolution") from None
-    if isinstance(key, bool) or not is_power_of_two(size):
+    if isinstance(key, bool) or (isinstance(key, float) and not key.is_integer()) or not is_power_of_two(size):
         raise ParamError(name, f"resolution {key!r} is not a power of two >= 4")
     return size

@@ -110,6 +110,24 @@ def test_set_changes_exactly_one_value(tmp_path):
     assert (cfg.lr, cfg.channels[64], cfg.augment) == (0.002, 16, ("color", "cutout"))
 
 
+def test_values_dvc_writes_read_back_as_written(tmp_path):
+    """DVC writes YAML 1.2 (`1e-05`, `on`); params.yaml is read the same way, not as YAML 1.1 strings/booleans."""
+    from dvc.utils.hydra import apply_overrides
+
+    target = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", target)
+    apply_overrides(target, ["train.gamma=0.00001", "res.64.lr=1e-5", "scrape.http.contact=on"])
+    params = P.load(target)
+    assert (params["train"]["gamma"], params["res"]["64"]["lr"]) == (1e-05, 1e-05)
+    assert params["scrape"]["http"]["contact"] == "on"
+    validate_all(params)
+
+
+def test_per_resolution_keys_under_train_say_where_they_belong():
+    with pytest.raises(P.ParamError, match=r"train.batch: a per-resolution setting: set it under res \(res.16.batch\)"):
+        validate_all(with_change("train.batch", 32))
+
+
 @pytest.mark.parametrize("path, typo, expected", [
     ("scrape", "min_sid", "min_side"),
     ("scrape.http", "dealy", "delay"),
@@ -211,6 +229,11 @@ def test_integer_and_string_resolution_keys_are_both_accepted():
     ("train.xflip", "yes", "train.xflip"),
     ("res.64.lr", -1, "res.64.lr"),
     ("res.64.kimg", 5, "res.64.kimg"),         # the base trains kimg; 64 is grown
+    ("res.64.lr", float("nan"), "res.64.lr"),
+    ("ladder.grow", {"32": 16.5}, "ladder.grow.32"),
+    ("evaluate.seed", -1, "evaluate.seed"),
+    ("train.ada_target", 2, "train.ada_target"),
+    ("scrape.sources.0.kind", ["x"], "scrape.sources[0].kind"),
     ("evaluate.swd_images", 0, "evaluate.swd_images"),
 ])
 def test_bad_values_name_the_key(path, value, key):

@@ -28,7 +28,7 @@ CPU_CHANNELS = {4: 32, 8: 32, 16: 16, 32: 16, 64: 8, 128: 8, 256: 8}
 class TrainConfig:
     resolution: int
     base: int
-    seed: int = 0
+    seed: int = knob(0, minimum=0)
     device: str = knob("auto", choices=("auto", "cpu", "cuda"))
     z_dim: int = knob(128, minimum=1)
     channels: dict[int, int] = knob(CPU_CHANNELS, minimum=1)
@@ -43,7 +43,7 @@ class TrainConfig:
     ema_kimg: float = knob(1.0, minimum=0)
     ema_rampup: float | None = 0.05
     augment: tuple[str, ...] = knob(POLICIES, choices=POLICIES)
-    ada_target: float = 0.6
+    ada_target: float = knob(0.6, minimum=0, maximum=1)   # raise p while E[sign(D(real))] is above this
     ada_kimg: float = knob(20.0, minimum=0)
     augment_p: float = knob(0.0, minimum=0, maximum=1)   # starting probability of each transform
     xflip: bool = False
@@ -61,6 +61,9 @@ class TrainConfig:
         train = dict(train)
         if isinstance(train.get("augment"), str):   # "color,cutout" reads as a list
             train["augment"] = [p.strip() for p in train["augment"].split(",") if p.strip()]
+        for key in train:
+            if key in BASE_KEYS + GROWN_KEYS:
+                raise ParamError(f"train.{key}", f"a per-resolution setting: set it under res (res.{size}.{key})")
         shared = read(cls, train, "train", SHARED_KEYS)
         entry, name = res_entry(res, size)
         keys = BASE_KEYS if frm is None else GROWN_KEYS
@@ -94,8 +97,9 @@ def res_entry(res: Mapping, size: int) -> tuple[Mapping, str]:
     """``res.<size>`` (keys are quoted in params.yaml; plain integers are accepted too)."""
     if not isinstance(res, Mapping):
         raise ParamError("res", "expected a mapping {size: {batch, lr, ...}}")
+    sizes = {key: resolution(key, f"res.{key}") for key in res}   # every key checked, not only up to ours
     for key, entry in res.items():
-        if resolution(key, f"res.{key}") == size:
+        if sizes[key] == size:
             if not isinstance(entry, Mapping):
                 raise ParamError(f"res.{key}", f"expected a mapping, got {entry!r}")
             return entry, f"res.{key}"

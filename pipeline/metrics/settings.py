@@ -15,7 +15,7 @@ from pipeline.params import ParamError, build, knob
 @dataclass(frozen=True)
 class Settings:
     n_samples: int = knob(1000, minimum=2)      # samples drawn; the mode count uses all of them
-    seed: int = 123
+    seed: int = knob(123, minimum=0)          # latents, real halves, patches, pairs
     swd_images: int = knob(256, minimum=2)      # per set; real floor uses two disjoint halves
     msssim_pairs: int = knob(200, minimum=1)
     distinct_images: int = knob(500, minimum=2)

@@ -55,6 +55,6 @@ def _source(spec: Any, name: str) -> Any:
     if not isinstance(spec, Mapping):
         raise ParamError(name, "expected a mapping with a 'kind'")
     kind = spec.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ParamError(f"{name}.kind", f"unknown source kind {kind!r} (known: {', '.join(sorted(KINDS))})")
     return KINDS[kind].Source.from_params(spec, name)

@@ -1,4 +1,4 @@
-"""``{kind: synthetic, n: 1000, size: 128, seed: 0}``: offline colour-field paintings.
+"""``{kind: synthetic, n: 1200, size: 128, seed: 0}``: offline colour-field paintings.
 
 The paintings and their modes come from ``pipeline.images.colourfield``; each
 stored row records its mode, so evaluation can compare generated modes with
@@ -25,9 +25,9 @@ class Source:
     """``n`` paintings of ``size`` px, as many of each mode as ``n`` allows; ``seed`` fixes them all."""
 
     kind: str = knob("synthetic", choices=("synthetic",))
-    n: int = knob(1000, minimum=1)
+    n: int = knob(1200, minimum=1)
     size: int = knob(128, minimum=16)
-    seed: int = knob(0)
+    seed: int = knob(0, minimum=0)
 
     @classmethod
     def from_params(cls, spec: Mapping, name: str) -> "Source":
