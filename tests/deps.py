@@ -26,6 +26,7 @@ AUDIT = Path(__file__).resolve().parent / "audit"   # holds the sitecustomize.py
 class Stage(NamedTuple):
     cmd: str
     deps: list[str]     # file and directory deps; params are not files
+    keys: list[str]     # its params deps: sections or dotted keys (``res.64``)
     params: list[str]   # the files holding its params deps (params.yaml)
     outs: list[str]     # outs, metrics and plots
     wdir: str
@@ -52,6 +53,7 @@ def _load(root: Path) -> dict[str, Stage]:
             found[name] = Stage(
                 cmd=" && ".join(stage.cmd) if isinstance(stage.cmd, list) else stage.cmd,
                 deps=[rel(d.fs_path) for d in local if not isinstance(d, ParamsDependency)],
+                keys=[k for d in local if isinstance(d, ParamsDependency) for k in d.params],
                 params=[rel(d.fs_path) for d in local if isinstance(d, ParamsDependency)],
                 outs=[rel(o.fs_path) for o in stage.outs],
                 wdir=rel(stage.wdir))
@@ -157,6 +159,29 @@ def uncovered(root: Path) -> dict[str, list[str]]:
         if gaps := sorted(f for f in files if not covered(f, deps)):
             missing[name] = gaps
     return missing
+
+
+def sections_read(root: Path, module: str) -> set[str]:
+    """The params.yaml sections a stage module asks for: the literal names in its ``section(params, "...")`` calls."""
+    tree = ast.parse(_source(Path(root), module).read_text())
+    return {node.args[1].value for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "section"
+            and len(node.args) == 2 and isinstance(node.args[1], ast.Constant)}
+
+
+def undeclared_sections(root: Path) -> dict[str, list[str]]:
+    """Per stage, the sections its command reads but no params dep names (at least in part).
+
+    A dep on part of a section counts (``ladder.base``, ``res.64``): the stage reads the rest only to
+    check or look up what that part points at, as the train stages do.
+    """
+    found = {}
+    for name, stage in _load(root).items():
+        declared = {key.split(".")[0] for key in stage.keys}
+        read = set().union(*(sections_read(root, m) for m, _ in python_modules(stage.cmd)))
+        if read - declared:
+            found[name] = sorted(read - declared)
+    return found
 
 
 def audit_env(audit_dir: Path, env: Mapping[str, str] = os.environ) -> dict[str, str]:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deps import audit_env, imported_modules, python_modules, read_uncovered, stages, uncovered
+from deps import (audit_env, imported_modules, python_modules, read_uncovered, sections_read, stages,
+                  uncovered, undeclared_sections)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +34,22 @@ def test_every_stage_declares_the_code_it_imports():
     assert not missing, (f"these stages import project files that dvc.yaml does not list, so DVC would "
                          f"serve their cached results after those files change:\n{report}\n"
                          f"Add each file (or a directory above it) to that stage's deps in dvc.yaml.")
+
+
+def test_every_stage_declares_the_params_sections_it_reads():
+    assert sections_read(ROOT, "pipeline.train") == {"ladder", "train", "res"}
+    missing = undeclared_sections(ROOT)
+    assert not missing, (f"these stages read params.yaml sections that dvc.yaml does not list under `params:`, "
+                         f"so changing them would not rerun the stage: {missing}")
+
+
+def test_the_params_check_catches_an_undeclared_section(tmp_path):
+    shutil.copytree(ROOT / "pipeline", tmp_path / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    dvc_yaml["stages"]["dedup"]["params"] = []       # dedup reads its `dedup` section
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
+    assert undeclared_sections(tmp_path) == {"dedup": ["dedup"]}
 
 
 # A package with every kind of import the static check follows.
