@@ -113,6 +113,10 @@ def test_dvc_repro_then_experiments(tmp_path):
     assert "metrics/headline.json" in shown and "metrics/res/32.json" not in shown   # detail stays out of the table
     commit(repo, "ran")
 
+    # Bytecode caches that Python or the tests leave in directory deps change nothing.
+    for package in ("pipeline/gan", "pipeline/sources", "pipeline/metrics"):
+        (repo / package / "__pycache__").mkdir(exist_ok=True)
+        (repo / package / "__pycache__" / "stale.cpython-311.pyc").write_bytes(os.urandom(64))
     # A per-resolution knob: that resolution and what comes after it, nothing below.
     out = run(["dvc", "exp", "run", "-n", "lr32", "-S", "res.32.lr=0.001"], repo)
     assert ran(out) == {"train@32", "evaluate@32", "summary"}, out[-3000:]
