@@ -92,7 +92,7 @@ def _source(root: Path, module: str) -> Path | None:
     return None
 
 
-def _imports(tree: ast.AST, module: str, is_package: bool) -> set[str]:
+def imports(tree: ast.AST, module: str, is_package: bool) -> set[str]:
     """Every module name an import anywhere in ``tree`` may load, those inside functions included."""
     names = set()
     for node in ast.walk(tree):
@@ -139,7 +139,7 @@ def imported_modules(root: Path, module: str) -> set[Path]:
         if path is None:   # a name imported from a module, not a module
             continue
         files.add(path.relative_to(root))
-        todo.extend(_imports(ast.parse(path.read_bytes(), str(path)), name, path.name == "__init__.py"))
+        todo.extend(imports(ast.parse(path.read_bytes(), str(path)), name, path.name == "__init__.py"))
     return files
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import deps
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -15,17 +17,9 @@ def module_name(path: Path) -> str:
 def import_graph() -> dict[str, set[str]]:
     """Project module -> project modules it imports anywhere (lazy imports in functions too)."""
     modules = {module_name(p): p for p in (ROOT / "pipeline").rglob("*.py")}
-    graph = {}
-    for name, path in modules.items():
-        found = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                found.update(a.name for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                found.add(node.module)
-                found.update(f"{node.module}.{a.name}" for a in node.names)
-        graph[name] = {m for m in found if m in modules and m != name}
-    return graph
+    return {name: {m for m in deps.imports(ast.parse(path.read_text()), name, path.name == "__init__.py")
+                   if m in modules and m != name}
+            for name, path in modules.items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
