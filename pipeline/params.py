@@ -169,7 +169,7 @@ def _scalar(value: Any, kind: type, name: str) -> Any:
     if kind is Path:
         if not isinstance(value, str) or not value.strip():
             raise ParamError(name, f"expected a path, got {value!r}")
-        return Path(os.path.expandvars(os.path.expanduser(value.strip())))
+        return Path(expand_path(value.strip()))
     if isinstance(value, bool) and kind is not bool:
         raise ParamError(name, f"expected {_name(kind)}, got a boolean")
     if kind is float and isinstance(value, int):
@@ -181,6 +181,11 @@ def _scalar(value: Any, kind: type, name: str) -> Any:
     if not isinstance(value, kind):
         raise ParamError(name, f"expected {_name(kind)}, got {value!r}")
     return value
+
+
+def expand_path(text: str) -> str:
+    """A path as written in params.yaml, with ``~`` and ``$VARS`` expanded."""
+    return os.path.expandvars(os.path.expanduser(text))
 
 
 def _key(key: Any, kind: type, name: str) -> Any:

@@ -4,12 +4,11 @@ Apart from the metrics (and from torch) so the stage checks its params before th
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
-from pipeline.params import ParamError, build, knob
+from pipeline.params import ParamError, build, expand_path, knob
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class Settings:
         """From params.yaml's ``evaluate`` section; errors name the key. Nothing is downloaded."""
         s = build(cls, evaluate, "evaluate")
         if s.inception_weights:
-            s = replace(s, inception_weights=os.path.expandvars(os.path.expanduser(s.inception_weights)))
+            s = replace(s, inception_weights=expand_path(s.inception_weights))
             if not Path(s.inception_weights).is_file():
                 raise ParamError("evaluate.inception_weights", f"{s.inception_weights} is not a file "
                                  "(leave it empty to skip FID; nothing is downloaded)")
