@@ -50,6 +50,32 @@ def test_junk_is_rejected_with_a_reason(data, reason):
     assert e.value.reason == reason
 
 
+def encoded(fmt: str, size=(40, 40), mode="RGB") -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, size, (200, 30, 30)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["ICO", "SGI", "PCX", "TGA", "EPS", "PPM", "DDS"])
+def test_formats_outside_the_allow_list_are_refused_undecoded(fmt):
+    with pytest.raises(Rejected) as e:
+        inspect_image(encoded(fmt), min_side=8)
+    assert e.value.reason == "format" and fmt[:3] in e.value.detail
+
+
+@pytest.mark.parametrize("fmt, ext", [("JPEG", "jpg"), ("PNG", "png"), ("WEBP", "webp"), ("GIF", "gif"),
+                                      ("BMP", "bmp"), ("TIFF", "tif")])
+def test_painting_formats_are_stored(fmt, ext):
+    assert inspect_image(encoded(fmt), min_side=8)[3] == ext
+
+
+def test_manifest_columns_from_a_source_do_not_collide_with_the_store(tmp_path):
+    store = RawStore(tmp_path / "raw", min_side=8)
+    row = store.add(png(), source="urls", origin="a", data="from a CSV", self="me")
+    store.close()
+    assert (row["data"], row["self"], row["origin"]) == ("from a CSV", "me", "a")
+
+
 def test_folder_source_copies_recursively_and_lists_unreadable_files(tmp_path):
     src = tmp_path / "art"
     (src / "sub").mkdir(parents=True)
