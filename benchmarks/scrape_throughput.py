@@ -62,7 +62,8 @@ def _serve(hosts: int, latency: float, n: int, ready) -> None:
 
 def rate(bases: list[str], n: int, workers: int, offset: int) -> tuple[float, float]:
     """(images/s, downloader CPU ms per image) storing ``n`` distinct images spread over the hosts with ``workers`` threads."""
-    fetcher = Fetcher("benchmark@example.org", workers=workers, per_host=2, delay=0.0, retries=0)
+    fetcher = Fetcher("benchmark@example.org", workers=workers, per_host=2, delay=0.0, retries=0,
+                      allow_private=True)  # the servers are on loopback
     urls = [Candidate(f"{bases[i % len(bases)]}/{offset + i}.png") for i in range(n)]
     with tempfile.TemporaryDirectory() as tmp:
         store = RawStore(tmp, min_side=32)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+from email.utils import formatdate
 
 import pytest
 from werkzeug import Response
@@ -10,8 +11,8 @@ from werkzeug import Response
 from pipeline.images.store import Rejected
 from pipeline.params import ParamError
 from pipeline.sources import ScrapeConfig
-from pipeline.sources.http import Fetcher, HttpSettings
-from web_fixtures import CONTACT, image, other_site, settings, site, _host_a, _host_b  # noqa: F401
+from pipeline.sources.http import ROBOTS_MAX_BYTES, Fetcher, HttpSettings, retry_after
+from web_fixtures import CONTACT, image, other_site, requested, settings, site, trickle, _host_a, _host_b  # noqa: F401
 
 
 def fetcher(**http) -> Fetcher:
@@ -22,6 +23,12 @@ def reason(f: Fetcher, url: str) -> str:
     with pytest.raises(Rejected) as e:
         f.get(url)
     return e.value.reason
+
+
+def timed(f: Fetcher, url: str) -> tuple[str, float]:
+    """The reason ``url`` is rejected for, and the seconds it took."""
+    start = time.monotonic()
+    return reason(f, url), time.monotonic() - start
 
 
 def test_user_agent_names_project_and_contact(site):
@@ -72,15 +79,74 @@ def test_robots_addressed_to_our_agent(site):
     assert reason(fetcher(), site.url_for("/a.png")) == "robots"
 
 
-def test_unreachable_robots_means_no_access(site):
-    site.expect_oneshot_request("/robots.txt").respond_with_data("down", status=500)
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_unreachable_robots_means_no_access_for_now(site, status):
+    site.expect_oneshot_request("/robots.txt").respond_with_data("down", status=status)
     site.expect_request("/a.png").respond_with_data(image(5))
-    assert reason(fetcher(retries=0), site.url_for("/a.png")) == "robots"
+    f = fetcher(retries=0)
+    assert reason(f, site.url_for("/a.png")) == "robots-unavailable"  # retryable: a later run asks again
+    assert reason(f, site.url_for("/a.png")) == "robots-unavailable"
+    assert requested(site) == ["/robots.txt"]  # remembered, not asked again for every URL
+
+
+def test_robots_timing_out_means_no_access_for_now(site):
+    site.expect_oneshot_request("/robots.txt").respond_with_handler(
+        lambda r: time.sleep(2) or Response("User-agent: *\nDisallow:\n"))
+    site.expect_request("/a.png").respond_with_data(image(5))
+    why, took = timed(fetcher(retries=0, timeout=1), site.url_for("/a.png"))
+    assert why == "robots-unavailable" and took < 2 and "/a.png" not in requested(site)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_robots_4xx_allows_everything(site, status):  # RFC 9309 2.3.1.3: "unavailable", 401/403 too
+    site.expect_oneshot_request("/robots.txt").respond_with_data("no", status=status)
+    site.expect_request("/a.png").respond_with_data(image(5))
+    assert fetcher().get(site.url_for("/a.png")).content == image(5)
+
+
+def test_robots_redirects_are_followed(site):
+    site.expect_oneshot_request("/robots.txt").respond_with_response(
+        Response(status=301, headers={"Location": "/moved/robots.txt"}))
+    site.expect_request("/moved/robots.txt").respond_with_data("User-agent: *\nDisallow: /private/\n")
+    site.expect_request("/public/a.png").respond_with_data(image(5))
+    f = fetcher()
+    assert reason(f, site.url_for("/private/a.png")) == "robots"
+    assert f.get(site.url_for("/public/a.png")).content == image(5)
+
+
+def test_robots_read_up_to_500_kib(site):
+    head = "User-agent: *\nDisallow: /private/\n"
+    padding = "# padding line\n" * (664 * 1024 // 15)
+    site.expect_oneshot_request("/robots.txt").respond_with_data(head + padding + "Disallow: /late/\n")
+    site.expect_request("/public/a.png").respond_with_data(image(5))
+    site.expect_request("/late/a.png").respond_with_data(image(6))
+    f = fetcher()
+    assert len(head + padding) > ROBOTS_MAX_BYTES == 500 * 1024
+    assert reason(f, site.url_for("/private/a.png")) == "robots"
+    assert f.get(site.url_for("/public/a.png")).content == image(5)
+    assert f.get(site.url_for("/late/a.png")).content == image(6)  # past the limit: not read
+
+
+@pytest.mark.parametrize("rules", ["Disallow: //[x", pytest.param("Crawl-delay: " + "9" * 5000, id="5000-digits")])
+def test_unreadable_robots_txt_is_a_rejection_not_a_crash(site, rules):
+    site.expect_oneshot_request("/robots.txt").respond_with_data(f"User-agent: *\n{rules}\n")
+    assert reason(fetcher(), site.url_for("/a.png")) == "robots-unavailable"
+
+
+def test_huge_crawl_delay_is_capped_not_overflowed(site):
+    huge = "9" * 4000  # an int Python reads, too big for a float
+    site.expect_oneshot_request("/robots.txt").respond_with_data(f"User-agent: *\nCrawl-delay: {huge}\n")
+    site.expect_request("/a.png").respond_with_data(image(5))
+    assert fetcher(max_wait=1).get(site.url_for("/a.png")).content == image(5)
 
 
 @pytest.mark.parametrize("tag, blocked", [("noai", True), ("noindex, NoImageAI", True),
                                           ("wallgan: noai", True), ("otherbot: noai", False),
-                                          ("noindex", False)])
+                                          ("noindex", False),
+                                          ("noai, unavailable_after: 25 Jun 2010 15:00:00 PST", True),
+                                          ("otherbot: noindex, wallgan: noimageai", True),
+                                          ("max-image-preview:large, noai", True),
+                                          ("unavailable_after: 25 Jun 2010 15:00:00 PST", False)])
 def test_x_robots_tag_opt_out(site, tag, blocked):
     site.expect_request("/a.png").respond_with_data(image(6), headers={"X-Robots-Tag": tag})
     f = fetcher()
@@ -137,6 +203,120 @@ def test_retry_after_longer_than_max_wait_gives_up_at_once(site):
     start = time.monotonic()
     assert reason(fetcher(max_wait=10), site.url_for("/later.png")) == "http-429"
     assert time.monotonic() - start < 2
+
+
+@pytest.mark.parametrize("value, seconds", [("120", 120), (" 7 ", 7), ("Wed, 21 Oct 2015 07:28:00 GMT", 0),
+                                            ("soon", None), ("-3", None), (None, None),
+                                            pytest.param("9" * 5000, None, id="5000-digits")])
+def test_retry_after_reads_seconds_and_http_dates(value, seconds):
+    assert retry_after(value) == seconds
+    assert 3590 < retry_after(formatdate(time.time() + 3600, usegmt=True)) <= 3600
+
+
+def test_retry_after_as_http_date_is_waited_for_and_capped(site):
+    times = []
+    soon = formatdate(time.time() + 2, usegmt=True)  # one-second resolution: waits 1 to 2 s
+    site.expect_oneshot_request("/busy.png").respond_with_handler(
+        lambda r: times.append(time.monotonic()) or Response("busy", status=503, headers={"Retry-After": soon}))
+    site.expect_request("/busy.png").respond_with_handler(
+        lambda r: times.append(time.monotonic()) or Response(image(7), content_type="image/png"))
+    later = formatdate(time.time() + 3600, usegmt=True)
+    site.expect_request("/later.png").respond_with_data("later", status=503, headers={"Retry-After": later})
+    f = fetcher(max_wait=10)
+    assert f.get(site.url_for("/busy.png")).content == image(7) and times[1] - times[0] >= 0.5
+    why, took = timed(f, site.url_for("/later.png"))
+    assert why == "http-503" and took < 2
+
+
+def test_unreadable_retry_after_falls_back_to_backoff(site):
+    site.expect_oneshot_request("/busy.png").respond_with_data("busy", status=503, headers={"Retry-After": "soon"})
+    site.expect_request("/busy.png").respond_with_data(image(7))
+    assert fetcher().get(site.url_for("/busy.png")).content == image(7)
+
+
+def test_crawl_delay_is_capped_by_max_wait(site):
+    site.expect_oneshot_request("/robots.txt").respond_with_data("User-agent: *\nCrawl-delay: 100000\n")
+    a = _tracking(site, "/a.png", image(11), 0.0)
+    f = fetcher(delay=0.0, max_wait=1)
+    both = threading.Thread(target=lambda: [f.get(site.url_for("/a.png")) for _ in range(2)], daemon=True)
+    both.start()
+    both.join(timeout=5)
+    assert not both.is_alive() and 0.9 <= a["starts"][1] - a["starts"][0] < 2
+
+
+@pytest.mark.parametrize("url", ["http://[::1/x", "http://127.0.0.1:99999/a.png",
+                                 pytest.param("http://" + "a" * 300 + "/a.png", id="300-char-label")])
+def test_bad_urls_are_rejected_not_raised(url):
+    assert reason(fetcher(), url) == "bad-url"
+
+
+def test_url_robotparser_cannot_read_is_rejected_not_raised(site):
+    site.expect_request("/a.png").respond_with_data(image(1))
+    url = site.url_for("/a.png").replace("://", "://x%5B@")  # robotparser unquotes it to an unbalanced "["
+    assert reason(fetcher(), url) == "bad-url"
+
+
+def test_bad_location_is_rejected_not_raised():
+    answer = b"HTTP/1.1 302 Found\r\nLocation: http://[::1/x\r\nContent-Length: 0\r\n\r\n"
+    with trickle(answer, step=len(answer), pause=0) as base:  # werkzeug refuses to send such a Location
+        assert reason(fetcher(robots=False), base + "/a.png") == "bad-url"
+
+
+def test_redirect_body_is_not_read(site):
+    sent = []
+
+    def endless(_request):
+        def chunks():
+            while len(sent) < 3000:  # 200 MB at most, so a fetcher that reads it all still ends
+                sent.append(1)
+                yield b"x" * 65536
+        return Response(chunks(), status=302, headers={"Location": "/b.png"})
+
+    site.expect_request("/a.png").respond_with_handler(endless)
+    site.expect_request("/b.png").respond_with_data(image(1))
+    assert fetcher().get(site.url_for("/a.png")).content == image(1)
+    assert len(sent) < 100
+
+
+@pytest.mark.parametrize("host", ["site", "10.0.0.1", "169.254.169.254", "[::1]"])
+def test_private_addresses_are_refused_by_default(site, host):
+    url = site.url_for("/a.png") if host == "site" else f"http://{host}:{site.port}/a.png"
+    site.expect_request("/a.png").respond_with_data(image(1))
+    for robots in (True, False):
+        why, took = timed(fetcher(allow_private=False, robots=robots), url)
+        assert why == "private-address" and took < 1
+    assert requested(site) == []  # not even robots.txt: refused before connecting
+
+
+def test_private_addresses_open_with_allow_private(site):
+    site.expect_request("/a.png").respond_with_data(image(1))
+    assert fetcher(allow_private=True).get(site.url_for("/a.png")).content == image(1)
+
+
+def _trickling(_request):
+    def chunks():
+        for _ in range(20):
+            time.sleep(0.6)
+            yield b"x" * 8
+    return Response(chunks(), headers={"Content-Length": "160"}, content_type="image/png")
+
+
+def test_trickled_body_is_cut_at_the_deadline_and_frees_the_host(site):
+    site.expect_request("/slow.png").respond_with_handler(_trickling)
+    site.expect_request("/a.png").respond_with_data(image(1))
+    f = fetcher(timeout=2, deadline=2, per_host=1)
+    f.get(site.url_for("/robots.txt"))  # robots.txt first, so only the trickle is timed
+    cut, took = timed(f, site.url_for("/slow.png"))
+    assert cut == "too-slow" and 1.9 < took < 3
+    start = time.monotonic()
+    assert f.get(site.url_for("/a.png")).content == image(1) and time.monotonic() - start < 1
+
+
+def test_trickled_headers_are_cut_at_the_deadline():
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n" + b"X-Pad: 0123456789\r\n" * 10 + b"\r\n"
+    with trickle(answer) as base:
+        cut, took = timed(fetcher(timeout=2, deadline=2, robots=False), base + "/a.png")
+    assert cut == "too-slow" and 1.9 < took < 3
 
 
 def _tracking(server, path, body, pause):

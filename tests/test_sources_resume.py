@@ -132,7 +132,8 @@ def _dvc_repo(tmp_path: Path, listing: str) -> Path:
     (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"scrape": stage}}))
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["scrape"] = {"sources": [{"kind": "urls", "path": "urls.txt"}], "min_side": 32,
-                        "http": {"contact": CONTACT, "workers": 2, "per_host": 2, "delay": 0, "backoff": 0}}
+                        "http": {"contact": CONTACT, "workers": 2, "per_host": 2, "delay": 0, "backoff": 0,
+                                 "allow_private": True}}
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     (repo / "urls.txt").write_text(listing)
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.autostage", "false"]):

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import csv
 import io
+import socketserver
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +60,32 @@ def other_site(_host_b) -> HTTPServer:
     return _fresh(_host_b, "User-agent: *\nDisallow:\n")
 
 
+@contextmanager
+def trickle(answer: bytes, step: int = 8, pause: float = 0.6):
+    """A raw server on 127.0.0.1 that answers any request with ``answer``, ``step`` bytes every ``pause``
+    seconds, headers included (werkzeug sends headers at once); yields its base URL."""
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.recv(65536)
+            for i in range(0, len(answer), step):
+                time.sleep(pause)
+                try:
+                    self.request.sendall(answer[i:i + step])
+                except OSError:  # the client hung up
+                    return
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def image(seed: int, size: int = 64, fmt: str = "PNG") -> bytes:
     """A distinct noisy image; ``seed`` makes the bytes differ."""
     pixels = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
@@ -66,8 +96,10 @@ def image(seed: int, size: int = 64, fmt: str = "PNG") -> bytes:
 
 def settings(**http) -> HttpSettings:
     """Fast, test-sized politeness settings (``scrape.http``), read as params.yaml's would be."""
+    # allow_private: every test server is on loopback, which the fetcher refuses by default
     return HttpSettings.from_params({"contact": CONTACT, "workers": 4, "per_host": 4, "delay": 0.0, "retries": 2,
-                                     "backoff": 0.0, "timeout": 5.0, "max_bytes": 200_000, **http},
+                                     "backoff": 0.0, "timeout": 5.0, "max_bytes": 200_000, "allow_private": True,
+                                     **http},
                                     needs_contact=True)
 
 

@@ -40,7 +40,7 @@ FILE_FIELDS = ("file", "sha256", "width", "height", "mime", "bytes")
 JOURNAL = "journal.jsonl"
 # Rejections worth another try in a later run (the server may be back, the bug fixed).
 TRANSIENT = ("network-error", "http-429", "http-500", "http-502", "http-503", "http-504",
-             "robots-unavailable", "too-slow", "error")
+             "robots-unavailable", "too-slow", "fetch-error", "error")
 
 # Formats a painting arrives in. The rest (ICO, SGI, PCX, TGA, EPS ...) are refused as
 # ``format`` before decoding: EPS would start Ghostscript, the others are icons and sprites.

@@ -1,29 +1,41 @@
 """The polite HTTP fetcher every web source shares.
 
 ``Fetcher.get(url)`` returns the body of one URL or raises ``Rejected`` with the
-reason that goes into rejected.csv. On the way it
+reason that goes into rejected.csv; no URL and no server makes it raise anything else. On the way it
 
-- refuses anything but http/https, on every redirect hop too;
-- honours robots.txt (urllib.robotparser, including Crawl-delay) unless turned off;
+- refuses anything but http/https, and URLs that do not parse (``bad-url``), on every redirect hop too;
+- refuses hosts that resolve to a non-public address (``private-address``) unless ``allow_private``:
+  the check sits in the connection, so it covers redirects and robots.txt, and the
+  connection goes to the address that was checked (no second lookup to rebind);
+- honours robots.txt as RFC 9309 says (up to 5 redirects, first 500 KiB, 4xx allows all,
+  429/5xx/unreachable disallows for now as ``robots-unavailable``), Crawl-delay included, capped at ``max_wait``;
 - keeps to ``per_host`` concurrent requests and ``delay`` seconds between request
   starts for each host;
-- retries 429/5xx with exponential backoff and ``Retry-After`` (urllib3 ``Retry``);
+- retries 429/5xx with exponential backoff and ``Retry-After`` (urllib3 ``Retry``),
+  giving up when Retry-After asks for more than ``max_wait``;
+- cuts a file off at ``deadline`` seconds (``too-slow``), however slowly the server trickles;
 - honours ``X-Robots-Tag: noai / noimageai`` opt-outs the way img2dataset does;
 - caps the body at ``max_bytes``, from Content-Length and while streaming.
 """
 from __future__ import annotations
 
+import ipaddress
+import socket
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (ConnectTimeoutError, InvalidHeader, LocationValueError, MaxRetryError,
+                                NameResolutionError, ResponseError)
+from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
 
 from pipeline.images.store import Rejected
@@ -31,9 +43,11 @@ from pipeline.params import ParamError, build, knob
 
 VERSION = "0.1"
 OPT_OUT = {"noai", "noimageai"}
+# X-Robots-Tag directives that carry a value after ':', so the word before it is no bot name
+VALUED = {"unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"}
 RETRY_STATUS = (429, 500, 502, 503, 504)
-MAX_REDIRECTS = 5
-ROBOTS_MAX_BYTES = 500_000  # Google reads the first 500 KiB of a robots.txt too
+MAX_REDIRECTS = 5           # RFC 9309 asks robots.txt readers for at least five; files get the same
+ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309's minimum parsing limit; Google reads this much too
 CHUNK = 64 * 1024
 
 
@@ -46,11 +60,15 @@ class HttpSettings:
     per_host: int = knob(2, minimum=1)            # concurrent requests to one host
     delay: float = knob(0.5, minimum=0)           # seconds between request starts to one host
     max_bytes: int = knob(30_000_000, minimum=1024)  # bigger bodies are refused
+    max_page_bytes: int = knob(2_000_000, minimum=1024)  # HTML pages and API answers: html.parser takes 2-3 s per MB
     robots: bool = knob(True)                     # honour robots.txt
-    timeout: float = knob(30.0, minimum=0.1)      # seconds without an answer
+    timeout: float = knob(30.0, minimum=0.1)      # seconds without an answer (per socket read)
+    # seconds one file may take, all hops and retries but not waits for a turn: a trickle never trips `timeout`
+    deadline: float = knob(120.0, minimum=0.1)
     retries: int = knob(3, minimum=0)             # on 429/5xx and network errors
     backoff: float = knob(1.0, minimum=0)         # exponential backoff factor, seconds
-    max_wait: float = knob(300.0, minimum=0)      # give up when Retry-After asks for longer
+    max_wait: float = knob(300.0, minimum=0)      # longest Retry-After or Crawl-delay obeyed (Heritrix: 300 s)
+    allow_private: bool = knob(False)             # reach private/loopback addresses: for your own network only
 
     @classmethod
     def from_params(cls, http: Mapping, needs_contact: bool) -> "HttpSettings":
@@ -67,6 +85,17 @@ def user_agent(contact: str) -> str:
     return f"wallgan/{VERSION} (+{contact}) requests/{requests.__version__}"
 
 
+def retry_after(value: str | None) -> float | None:
+    """Seconds a ``Retry-After`` value asks to wait, given as delta-seconds or an HTTP date;
+    None when absent or unreadable. Never raises."""
+    if value is None:
+        return None
+    try:
+        return float(Retry(0).parse_retry_after(value))
+    except (InvalidHeader, ValueError, OverflowError):
+        return None
+
+
 @dataclass
 class Response:
     url: str            # the final URL, after redirects
@@ -74,8 +103,147 @@ class Response:
     content: bytes
 
 
+# ------------------------------------------------------------ one hop in progress, per thread
+
+class _Hop:
+    """The request this thread is making: whether it may reach private addresses, its
+    deadline, and the socket it reads from, which the watchdog cuts when the deadline passes."""
+
+    def __init__(self, allow_private: bool, seconds: float = float("inf")):
+        self.allow_private = allow_private
+        self.end = time.monotonic() + seconds
+        self.sock: socket.socket | None = None
+        self.expired = self.done = False
+        self.lock = threading.Lock()
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def hold(self, sock: socket.socket | None) -> None:
+        """Watch ``sock`` from now on; raise too-slow when the deadline has passed (no new attempt)."""
+        with self.lock:
+            if self.expired:
+                raise Rejected("too-slow", "deadline passed")
+            self.sock = sock
+
+    def release(self, sock: socket.socket | None) -> None:
+        with self.lock:  # back in the pool, another thread may take it: never cut it after this
+            if self.sock is sock:
+                self.sock = None
+
+    def expire(self) -> None:
+        """The watchdog: a read timeout never fires on a trickle, so wake the blocked read."""
+        with self.lock:
+            if self.done:
+                return
+            self.expired = True
+            if self.sock is not None:
+                with suppress(OSError):  # closed meanwhile
+                    # socket.socket's own shutdown, so an SSL socket's state is not touched from this thread
+                    socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+
+    def finish(self) -> bool:
+        """Stop watching; True when the deadline passed."""
+        with self.lock:
+            self.done, self.sock = True, None
+            return self.expired
+
+
+_local = threading.local()
+
+
+def _hop() -> _Hop:
+    return getattr(_local, "hop", None) or _Hop(allow_private=False)
+
+
+class _Guarded:
+    """Connection mixin: refuse non-public addresses, and let the watchdog see each new socket."""
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn() if _hop().allow_private else self._public_conn()
+        try:
+            _hop().hold(sock)
+        except Rejected:
+            sock.close()
+            raise
+        return sock
+
+    def _public_conn(self) -> socket.socket:
+        """Resolve once, refuse when any address is not global, connect to an address just checked."""
+        name = self._dns_host
+        try:
+            found = socket.getaddrinfo(name.strip("[]"), self.port, allowed_gai_family(), socket.SOCK_STREAM)
+        except socket.gaierror as e:  # no second lookup: it could answer differently
+            raise NameResolutionError(self.host, self, e) from e
+        addresses = list(dict.fromkeys(info[4][0] for info in found))
+        # one private answer refuses the name: mixing public and private answers is a rebinding trick or a mistake
+        private = [a for a in addresses if not ipaddress.ip_address(a).is_global]
+        if private:
+            raise Rejected("private-address", f"{self.host} is {private[0]}; set scrape.http.allow_private to reach it")
+        try:
+            for i, address in enumerate(addresses):
+                self._dns_host = address  # self.host (SNI, certificate) is restored before TLS starts
+                try:
+                    return super()._new_conn()
+                except ConnectTimeoutError:  # NewConnectionError too: try the next address
+                    if i == len(addresses) - 1:
+                        raise
+        finally:
+            self._dns_host = name
+
+
+class _Watched:
+    """Pool mixin: a pooled connection's socket is watched while this thread uses it, and no longer after."""
+
+    def _get_conn(self, timeout=None):
+        conn = super()._get_conn(timeout)
+        try:
+            _hop().hold(conn.sock)  # None until it connects: _Guarded holds the new socket then
+        except Rejected:
+            conn.close()
+            raise
+        return conn
+
+    def _put_conn(self, conn):
+        if conn is not None:
+            _hop().release(conn.sock)
+        super()._put_conn(conn)
+
+
+class _HTTPConnection(_Guarded, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Guarded, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(_Watched, HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(_Watched, HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _Adapter(HTTPAdapter):
+    """requests' adapter on the checked, watched pools above (a Rejected raised there passes through untouched)."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class _Session(requests.Session):
+    def get_redirect_target(self, resp):
+        # _follow takes redirects hop by hop with its checks; requests would otherwise read
+        # the whole body of every redirect (endless ones too) and parse Location unguarded
+        return None
+
+
 class _Retry(Retry):
-    """urllib3 Retry that gives up, instead of hanging, when Retry-After asks for more than ``max_wait``."""
+    """urllib3 Retry that gives up, instead of hanging, when Retry-After asks for more than
+    ``max_wait`` or than the deadline leaves; an unreadable Retry-After falls back to backoff."""
 
     def __init__(self, *args, max_wait: float = 300.0, **kwargs):
         super().__init__(*args, **kwargs)
@@ -86,10 +254,13 @@ class _Retry(Retry):
         retry.max_wait = self.max_wait
         return retry
 
+    def get_retry_after(self, response):
+        return retry_after(response.headers.get("Retry-After"))
+
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
         wait = self.get_retry_after(response) if response is not None else None
-        if wait is not None and wait > self.max_wait:
-            raise MaxRetryError(_pool, url, ResponseError(f"Retry-After {wait:.0f}s > max_wait"))
+        if wait is not None and wait > min(self.max_wait, _hop().left()):
+            raise MaxRetryError(_pool, url, ResponseError(f"Retry-After {wait:.0f}s > max_wait or deadline"))
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
@@ -122,18 +293,20 @@ class Fetcher:
         s = HttpSettings(contact=contact, **settings)
         self.user_agent = user_agent(s.contact)
         self.workers, self.per_host, self.delay = s.workers, s.per_host, s.delay
-        self.max_bytes, self.robots, self.timeout = s.max_bytes, s.robots, s.timeout
+        self.max_bytes, self.max_page_bytes = s.max_bytes, s.max_page_bytes
+        self.robots, self.timeout, self.deadline = s.robots, s.timeout, s.deadline
+        self.max_wait, self.allow_private = s.max_wait, s.allow_private
         retry = _Retry(
             max_wait=s.max_wait, total=s.retries, backoff_factor=s.backoff, status_forcelist=RETRY_STATUS,
             allowed_methods={"GET", "HEAD"}, respect_retry_after_header=True,
             raise_on_status=False, redirect=False)
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=s.workers, pool_maxsize=s.workers)
-        self.session = requests.Session()
+        adapter = _Adapter(max_retries=retry, pool_connections=s.workers, pool_maxsize=s.workers)
+        self.session = _Session()
         self.session.headers["User-Agent"] = self.user_agent
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._hosts: dict[str, _Host] = {}
-        self._robots: dict[str, RobotFileParser | None] = {}
+        self._robots: dict[str, RobotFileParser | Rejected] = {}
         self._robots_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -150,31 +323,62 @@ class Fetcher:
         """
         max_bytes = max_bytes or self.max_bytes
         robots = self.robots if robots is None else robots
-        for _ in range(MAX_REDIRECTS + 1):
-            _check_scheme(url)
-            if robots and not self._allowed(url):
-                raise Rejected("robots", f"disallowed by {_origin(url)}/robots.txt")
-            with self._host(url).turn():
-                r = self._request(url, params)
-                try:
-                    if r.is_redirect:
-                        url, params = urljoin(r.url, r.headers["Location"]), None
-                        continue
-                    return self._read(r, max_bytes)
-                finally:
-                    r.close()
-        raise Rejected("redirect-loop", f"more than {MAX_REDIRECTS} redirects")
+        return self._follow(url, params, robots, lambda r: self._read(r, max_bytes))
 
     def close(self) -> None:
         self.session.close()
 
     # ------------------------------------------------------------ internals
 
+    def _follow(self, url: str, params: dict | None, robots: bool, read: Callable[[requests.Response], Any]) -> Any:
+        """``read`` the answer at ``url`` after up to MAX_REDIRECTS redirects, each hop checked.
+
+        The hops share one ``deadline``; waiting for a host's turn does not count against it.
+        """
+        left = self.deadline
+        for _ in range(MAX_REDIRECTS + 1):
+            _check_url(url)
+            if robots:
+                self._check_robots(url)
+            with self._host(url).turn(), self._watch(left) as hop:
+                r = self._request(url, params)
+                try:
+                    if not r.is_redirect:
+                        return read(r)
+                    url, params, left = _location(r), None, hop.left()
+                finally:
+                    r.close()
+        raise Rejected("redirect-loop", f"more than {MAX_REDIRECTS} redirects")
+
+    @contextmanager
+    def _watch(self, seconds: float):
+        """Run one hop with a watchdog that cuts its connection after ``seconds``
+        (``too-slow``); any failure inside comes out as a Rejected."""
+        hop = _local.hop = _Hop(self.allow_private, seconds)
+        timer = threading.Timer(max(seconds, 0.0), hop.expire)
+        timer.daemon = True
+        timer.start()
+        failure = None
+        try:
+            yield hop
+        except Rejected as e:
+            failure = e
+        except Exception as e:  # a surprise from requests/urllib3 is one URL's failure, not the stage's
+            failure = Rejected("fetch-error", f"{type(e).__name__}: {str(e)[:200]}")
+        finally:
+            timer.cancel()
+            _local.hop = None
+            expired = hop.finish()
+        if expired:  # whatever the cut connection raised, or a body it cut short
+            raise Rejected("too-slow", f"over the {self.deadline:g}s deadline")
+        if failure:
+            raise failure
+
     def _request(self, url: str, params: dict | None) -> requests.Response:
         try:
             return self.session.get(url, params=params, stream=True, allow_redirects=False,
                                     timeout=self.timeout)
-        except requests.exceptions.InvalidURL as e:
+        except (requests.exceptions.InvalidURL, LocationValueError) as e:  # urllib3's slips through requests
             raise Rejected("bad-url", str(e)[:200]) from None
         except requests.exceptions.RequestException as e:
             raise Rejected("network-error", f"{type(e).__name__}: {str(e)[:200]}") from None
@@ -189,15 +393,10 @@ class Fetcher:
         length = r.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > max_bytes:
             raise Rejected("too-large", f"Content-Length {length} > {max_bytes}")
-        body = bytearray()
-        try:
-            for chunk in r.iter_content(CHUNK):
-                body += chunk
-                if len(body) > max_bytes:
-                    raise Rejected("too-large", f"body over {max_bytes} bytes")
-        except requests.exceptions.RequestException as e:
-            raise Rejected("network-error", f"{type(e).__name__}: {str(e)[:200]}") from None
-        return Response(r.url, dict(r.headers), bytes(body))
+        body = _body(r, max_bytes)
+        if len(body) > max_bytes:
+            raise Rejected("too-large", f"body over {max_bytes} bytes")
+        return Response(r.url, dict(r.headers), body)
 
     def _host(self, url: str) -> _Host:
         name = urlsplit(url).hostname or ""
@@ -206,46 +405,94 @@ class Fetcher:
                 self._hosts[name] = _Host(self.per_host, self.delay)
             return self._hosts[name]
 
-    def _allowed(self, url: str) -> bool:
+    def _check_robots(self, url: str) -> None:
         origin = _origin(url)
         with self._lock:
             lock = self._robots_locks.setdefault(origin, threading.Lock())
         with lock:  # one robots.txt fetch per origin, however many threads ask
             if origin not in self._robots:
                 self._robots[origin] = self._fetch_robots(origin)
-        parser = self._robots[origin]
-        return parser is not None and parser.can_fetch(self.user_agent, url)
+        verdict = self._robots[origin]
+        if isinstance(verdict, Rejected):  # remembered: not fetched again for every URL of the origin
+            raise Rejected(verdict.reason, verdict.detail)
+        try:
+            allowed = verdict.can_fetch(self.user_agent, url)
+        except ValueError as e:  # robotparser unquotes first, which can unbalance a [host]
+            raise Rejected("bad-url", str(e)) from None
+        if not allowed:
+            raise Rejected("robots", f"disallowed by {origin}/robots.txt")
 
-    def _fetch_robots(self, origin: str) -> RobotFileParser | None:
-        """The parsed robots.txt; None (nothing allowed) when the server fails, like Google."""
+    def _fetch_robots(self, origin: str) -> RobotFileParser | Rejected:
+        """The parsed robots.txt, or the Rejected every URL of ``origin`` gets (RFC 9309 2.3.1)."""
         parser = RobotFileParser(origin + "/robots.txt")
         try:
-            with self._host(origin).turn():
-                r = self._request(origin + "/robots.txt", None)
-                try:
-                    if r.status_code in (401, 403):
-                        parser.disallow_all = True
-                    elif 400 <= r.status_code < 500:
-                        parser.allow_all = True
-                    else:
-                        text = self._read(r, ROBOTS_MAX_BYTES).content.decode("utf-8", "replace")
-                        parser.parse(text.splitlines())
-                finally:
-                    r.close()
-        except Rejected:
-            return None
+            lines = self._follow(origin + "/robots.txt", None, False, _robots_lines)
+        except Rejected as e:
+            if e.reason in ("private-address", "bad-url"):  # most likely the origin itself, as for the URL
+                return e
+            if e.reason != "redirect-loop":  # RFC 9309: after five redirects it may count as unavailable (allow)
+                return Rejected("robots-unavailable", f"{origin}/robots.txt: {e}")
+            lines = None
+        if lines is None:
+            parser.allow_all = True
+        else:
+            try:
+                parser.parse(lines)
+            except ValueError as e:  # robotparser gives up on e.g. "Disallow: //[x": no rules we can trust
+                return Rejected("robots-unavailable", f"{origin}/robots.txt unreadable: {e}")
         parser.modified()
         delay = parser.crawl_delay(self.user_agent)
         if delay:
             host = self._host(origin)
-            host.delay = max(host.delay, float(delay))
+            host.delay = max(host.delay, min(delay, self.max_wait))  # an int of any size, compared exactly
         return parser
 
 
-def _check_scheme(url: str) -> None:
-    scheme = urlsplit(url).scheme.lower()
+def _robots_lines(r: requests.Response) -> list[str] | None:
+    """robots.txt lines from its final answer: None (allow all) on 4xx; 429 and 5xx mean try later."""
+    if r.status_code == 429 or r.status_code >= 500:
+        raise Rejected(f"http-{r.status_code}", r.reason or "")
+    if r.status_code >= 400:
+        return None
+    body = _body(r, ROBOTS_MAX_BYTES)
+    if len(body) > ROBOTS_MAX_BYTES:  # parse what fits, without the line the limit cut in two
+        body = body[:body.rfind(b"\n", 0, ROBOTS_MAX_BYTES) + 1]
+    return body.decode("utf-8", "replace").splitlines()
+
+
+def _body(r: requests.Response, limit: int) -> bytes:
+    """The body, read to its end or until more than ``limit`` bytes came."""
+    body = bytearray()
+    try:
+        for chunk in r.iter_content(CHUNK):
+            body += chunk
+            if len(body) > limit:
+                break
+    except requests.exceptions.RequestException as e:
+        raise Rejected("network-error", f"{type(e).__name__}: {str(e)[:200]}") from None
+    return bytes(body)
+
+
+def _check_url(url: str) -> None:
+    """Refuse, never crash on, what is not an http(s) URL with a host."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises ValueError when out of range
+    except ValueError as e:
+        raise Rejected("bad-url", f"{e}: {url[:200]}") from None
+    scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise Rejected("not-http", f"scheme {scheme or '(none)'!r}")
+    if not parts.hostname:
+        raise Rejected("bad-url", f"no host: {url[:200]}")
+
+
+def _location(r: requests.Response) -> str:
+    location = r.headers["Location"]
+    try:
+        return urljoin(r.url, location)
+    except ValueError as e:
+        raise Rejected("bad-url", f"Location {location[:200]}: {e}") from None
 
 
 def _origin(url: str) -> str:
@@ -254,11 +501,20 @@ def _origin(url: str) -> str:
 
 
 def _opted_out(values: list[str], agent: str) -> bool:
-    """img2dataset's reading of X-Robots-Tag: ``[bot:] directive, directive``, bot optional."""
+    """Whether X-Robots-Tag opts out of AI use for us.
+
+    Each value is a comma-separated list of directives; ``bot:`` before a directive
+    addresses it and those after it to one bot. A directive that carries its own
+    value (``unavailable_after: <date>``) is not a bot name.
+    """
     token = agent.split("/")[0].lower()
     for value in values:
-        parts = value.split(":", 1)
-        bot = parts[0].strip().lower() if len(parts) == 2 else token
-        if bot == token and OPT_OUT & {d.strip().lower() for d in parts[-1].split(",")}:
-            return True
+        bot = token
+        for item in value.split(","):
+            head, colon, rest = item.partition(":")
+            head = head.strip().lower()
+            if colon and head not in VALUED:
+                bot, head = head, rest.strip().lower()
+            if bot == token and head in OPT_OUT:
+                return True
     return False
