@@ -124,3 +124,149 @@ def test_from_params():
         commons.Source.from_params({"kind": "commons", "category": "X", "api": "file:///tmp/api"}, "scrape.sources[1]")
     with pytest.raises(ParamError, match=r"scrape.sources\[1\].category"):
         commons.Source.from_params({"kind": "commons"}, "scrape.sources[1]")
+    with pytest.raises(ParamError, match=r"scrape.sources\[1\].api"):
+        commons.Source.from_params({"kind": "commons", "category": "X", "api": "http://[::1/w/api.php"},
+                                   "scrape.sources[1]")
+
+
+# ------------------------------------------------------------ listings that go wrong end the listing, not the stage
+
+def _within(seconds: float, fn):
+    """``fn()``, failing instead of hanging when it runs longer than ``seconds`` (a stuck listing)."""
+    result = {}
+
+    def target():
+        try:
+            result["value"] = fn()
+        except BaseException as e:  # handed to the test below
+            result["error"] = e
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s"
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def _listing(site, tmp_path, answer, **http):
+    """Run a commons source whose API gives ``answer(call number)`` -> (JSON or text, headers);
+    return (manifest, rejected, API calls)."""
+    calls = []
+    lock = threading.Lock()
+
+    def handler(request):
+        with lock:
+            calls.append(dict(request.args))
+            n = len(calls)
+        body, headers = answer(n)
+        return Response(body if isinstance(body, str) else json.dumps(body), headers=headers,
+                        content_type="application/json")
+
+    site.expect_request("/w/api.php").respond_with_handler(handler)
+    spec = {"kind": "commons", "category": "Abstract paintings", "api": site.url_for("/w/api.php")}
+    manifest, rejected = _within(10, lambda: run(commons, spec, tmp_path / "raw", **http))
+    return manifest, rejected, calls
+
+
+def _red(site) -> dict:
+    """Serve one free file; return its page as the API lists it."""
+    site.expect_request("/files/red.png").respond_with_data(image(1), content_type="image/png")
+    sha1 = hashlib.sha1(image(1)).hexdigest()
+    return _page("File:Red.png", site.url_for("/files/red.png"), "cc0", "CC0", "Ann", sha1)
+
+
+LAGGING = {"error": {"code": "maxlag", "info": "Waiting for db: 6 s lagged"}}
+
+
+def _reasons(site, rejected) -> list[tuple[str, str]]:
+    """(origin, reason) rows, the API's request URLs shortened to the API."""
+    api = site.url_for("/w/api.php")
+    return [(api if r["origin"].startswith(api + "?") else r["origin"], r["reason"]) for r in rejected]
+
+
+def test_maxlag_retry_after_as_an_http_date(site, tmp_path):
+    red = _red(site)
+    past = "Wed, 21 Oct 2015 07:28:00 GMT"  # a date already gone: ask again at once
+    answers = lambda n: (LAGGING, {"Retry-After": past}) if n == 1 else ({"query": {"pages": [red]}}, {})
+    manifest, rejected, calls = _listing(site, tmp_path, answers)
+    assert [r["origin"] for r in manifest] == [site.url_for("/files/red.png")] and rejected == []
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("wait", ["100000", "Fri, 01 Jan 2100 00:00:00 GMT"])
+def test_maxlag_longer_than_max_wait_ends_the_listing_at_once(site, tmp_path, wait):
+    started = time.monotonic()
+    manifest, rejected, calls = _listing(site, tmp_path, lambda n: (LAGGING, {"Retry-After": wait}))
+    assert manifest == [] and _reasons(site, rejected) == [(site.url_for("/w/api.php"), "api-lag")]
+    assert "max_wait" in rejected[0]["detail"] and len(calls) == 1 and time.monotonic() - started < 5
+
+
+def test_still_lagging_after_the_tries_ends_the_listing(site, tmp_path):
+    manifest, rejected, calls = _listing(site, tmp_path, lambda n: (LAGGING, {"Retry-After": "0"}))
+    assert manifest == [] and _reasons(site, rejected) == [(site.url_for("/w/api.php"), "api-lag")]
+    assert len(calls) == commons.MAXLAG_TRIES
+
+
+@pytest.mark.parametrize("looping", ["repeats", "no pages"])
+def test_continue_that_repeats_or_lists_nothing_ends_the_listing(site, tmp_path, looping):
+    red = _red(site)
+    if looping == "repeats":  # the same token, forever
+        answer = lambda n: ({"continue": {"gcmcontinue": "same", "continue": "gcmcontinue||"},
+                             "query": {"pages": [red]}}, {})
+    else:  # a new token each time, and never a page
+        answer = lambda n: ({"continue": {"gcmcontinue": f"t{n}", "continue": "gcmcontinue||"}}, {})
+    manifest, rejected, calls = _listing(site, tmp_path, answer)
+    assert _reasons(site, rejected) == [(site.url_for("/w/api.php"), "api-loop")]
+    assert looping in rejected[0]["detail"]
+    if looping == "repeats":
+        assert [r["origin"] for r in manifest] == [site.url_for("/files/red.png")] and len(calls) == 2
+    else:
+        assert manifest == [] and len(calls) == 1
+
+
+@pytest.mark.parametrize("answer, detail", [
+    ("<html>Moved</html>", "not JSON"),
+    ({"error": {"code": "badvalue", "info": "Unrecognized value for parameter"}}, "badvalue"),
+    ([1, 2], "not a JSON object"),
+    ({"query": {"pages": [{"title": "File:X.png", "imageinfo": {"url": "x"}}]}}, "KeyError"),
+])
+def test_api_errors_end_the_listing(site, tmp_path, answer, detail):
+    manifest, rejected, calls = _listing(site, tmp_path, lambda n: (answer, {}))
+    assert manifest == [] and _reasons(site, rejected) == [(site.url_for("/w/api.php"), "api-error")]
+    assert detail in rejected[0]["detail"] and len(calls) == 1
+
+
+def test_api_at_a_private_address_ends_the_listing(tmp_path):
+    api = "http://169.254.169.254/w/api.php"  # the cloud metadata service
+    spec = {"kind": "commons", "category": "Abstract paintings", "api": api}
+    manifest, rejected = _within(10, lambda: run(commons, spec, tmp_path / "raw", allow_private=False))
+    assert manifest == [] and [(r["origin"].split("?")[0], r["reason"]) for r in rejected] == [
+        (api, "private-address")]
+    assert "Abstract+paintings" in rejected[0]["origin"]  # the request, so two categories' failures stay apart
+
+
+def test_free_only_when_every_license_field_says_free(site, tmp_path):
+    sha = lambda data: hashlib.sha1(data).hexdigest()
+    u = site.url_for
+    files = {"mixed": ("cc-by-nc-4.0", "CC BY 4.0"), "nonfree": ("cc-by-4.0", "CC BY 4.0"),
+             "code-only": ("cc0", None), "name-only": (None, "CC BY-SA 3.0 DE"), "none": (None, None),
+             "both": ("cc-by-sa-4.0", "CC BY-SA 4.0")}
+    pages = []
+    for i, (name, (code, short)) in enumerate(files.items()):
+        site.expect_request(f"/files/{name}.png").respond_with_data(image(i), content_type="image/png")
+        page = _page(f"File:{name}.png", u(f"/files/{name}.png"), code or "", short or "", "Ann", sha(image(i)))
+        meta = page["imageinfo"][0]["extmetadata"]
+        for key, value in (("License", code), ("LicenseShortName", short)):
+            if value is None:
+                del meta[key]
+        if name == "nonfree":
+            meta["NonFree"] = {"value": "true"}
+        pages.append(page)
+    manifest, rejected, _ = _listing(site, tmp_path, lambda n: ({"query": {"pages": pages}}, {}))
+    assert sorted(r["origin"].rsplit("/", 1)[-1] for r in manifest) == ["both.png", "code-only.png", "name-only.png"]
+    reasons = {r["origin"].rsplit("/", 1)[-1]: (r["reason"], r["detail"]) for r in rejected}
+    assert reasons == {"mixed.png": ("license", "CC BY 4.0 / cc-by-nc-4.0 is not free"),
+                       "nonfree.png": ("license", "CC BY 4.0 / cc-by-4.0 is not free (NonFree)"),
+                       "none.png": ("license", "no license is not free")}

@@ -4,6 +4,10 @@ Sources *find* ``Candidate``s; ``download`` *fetches* them with a shared
 ``Fetcher`` on a thread pool and hands the bytes to the ``RawStore``, which
 *stores* or rejects them. URLs the store already finished (a resumed run) are
 skipped without a request.
+
+No URL stops the stage: every failure, a surprise included, ends as a row of
+rejected.csv. An unexpected exception is recorded as ``error`` (with its type and
+message), which a later run tries again; only a failure to record stops the stage.
 """
 from __future__ import annotations
 
@@ -52,6 +56,11 @@ def download(candidates: Iterable[Candidate], store: RawStore, fetcher: Fetcher,
         except Rejected as e:
             outcome = "rejected"
             store.reject(origin=c.url, source=source, reason=e.reason, detail=e.detail)
+        except Exception as e:  # a bug met on one URL: journaled, and the others go on (img2dataset does the same)
+            outcome = "rejected"
+            detail = f"{type(e).__name__}: {e}"[:200]
+            store.reject(origin=c.url, source=source, reason="error", detail=detail)
+            tqdm.write(f"{source}: {c.url}: {detail}")
         with lock:
             counts[outcome] += 1
             bar.set_postfix(counts, refresh=False)
@@ -60,7 +69,7 @@ def download(candidates: Iterable[Candidate], store: RawStore, fetcher: Fetcher,
     errors: list[BaseException] = []
 
     def finished(future) -> None:
-        if future.exception() is not None:  # a bug, not a bad URL: stop the stage
+        if future.exception() is not None:  # the store could not record an outcome: stop the stage
             errors.append(future.exception())
         in_flight.release()
 

@@ -2,7 +2,10 @@
 
 ``FILE`` is either plain text (one URL a line; blank lines and ``#`` comments
 skipped) or, when it ends in ``.csv``, a CSV with a ``url`` column whose other
-columns (``license``, ``artist``, ``page_url`` ...) are carried into the manifest.
+columns (``license``, ``artist``, ``page_url``, any name ...) are carried into the
+manifest, except the columns the store fills itself (``RESERVED``), which are refused.
+A listed URL that cannot be fetched, however malformed, ends in rejected.csv with its
+reason (``bad-url``, ``not-http``, ``http-404`` ...).
 """
 from __future__ import annotations
 
@@ -16,8 +19,8 @@ from pipeline.params import ParamError, build, knob
 from pipeline.sources.download import Candidate, download
 from pipeline.sources.http import Fetcher, HttpSettings
 
-# Columns the store fills itself; a CSV may not set them.
-RESERVED = set(MANIFEST_COLUMNS) - {"page_url", "license", "artist"}
+# Columns the store (and the downloader: fetched_at) fills itself; a CSV may not set them.
+RESERVED = set(MANIFEST_COLUMNS) - {"page_url", "license", "artist"} | {"other_origins"}
 
 
 @dataclass(frozen=True, kw_only=True)
