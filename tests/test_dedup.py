@@ -26,20 +26,90 @@ def _matches(a, b) -> bool:
 
 
 MISSED_ON_THIS_PHOTO = {   # known misses, strict: a fix shows up as XPASS (recall per kind: benchmarks/dedup_quality.py)
-    "crop": "this 8 % crop moves every pHash view 12+ bits from the original's (hash_bits 8)",
-    "border": "this 3 % border is trimmed 2 px short (128 px trim grid); on a busy photo that is colour 0.126",
+    "crop": "cut 2-10 % per side, colour 0.115: a busy photo's crop stays ~0.1 from its original (resampling)",
+    "rotate": "turned and cut to hide the corners, colour 0.137 (photos: recall 0.91 tuning part)",
+    "combined": "turned, brightened, cut, 0.4-0.9x and JPEG: colour 0.143",
+}
+MISSED_ON_THIS_PAINTING = {
+    "crop": "this 2-10 % per side crop moves every pHash view and the colour code past the search radius",
 }
 
 
-@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.xfail(reason=MISSED_ON_THIS_PHOTO[k], strict=True))
-                                  if k in MISSED_ON_THIS_PHOTO else k for k in sorted(KINDS)])
+def _kinds(missed: dict):
+    return [pytest.param(k, marks=pytest.mark.xfail(reason=missed[k], strict=True)) if k in missed else k
+            for k in sorted(KINDS)]
+
+
+@pytest.mark.parametrize("kind", _kinds(MISSED_ON_THIS_PHOTO))
 def test_each_kind_of_copy_matches_a_photo(photo, kind):
     assert _matches(KINDS[kind](photo, np.random.default_rng(1)), photo)
 
 
-@pytest.mark.parametrize("kind", ["resize", "jpeg", "webp", "png", "border", "letterbox", "brightness", "contrast"])
+@pytest.mark.parametrize("kind", _kinds(MISSED_ON_THIS_PAINTING))
 def test_each_kind_of_copy_matches_a_painting(painting, kind):
     assert _matches(KINDS[kind](painting, np.random.default_rng(1)), painting)
+
+
+def _flat_bands(colours, edges=((0.12, 0.45), (0.55, 0.88)), size=(300, 240)) -> Image.Image:
+    """A colour field without texture: soft horizontal bands on a canvas (the first colour)."""
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    ramp = lambda t: np.clip(0.5 + t / 0.02, 0, 1)
+    img = np.broadcast_to(np.array(colours[0], float), (h, w, 3)).copy()
+    for (y0, y1), colour in zip(edges, colours[1:]):
+        mask = (ramp(yy / h - y0) * ramp(y1 - yy / h) * ramp(xx / w - 0.1) * ramp(0.9 - xx / w))[..., None]
+        img = img * (1 - mask) + np.array(colour, float) * mask
+    return Image.fromarray(np.rint(img).astype(np.uint8))
+
+
+def _issue_copies(im: Image.Image) -> dict:
+    """The copies of issue 11's independent set, which the former rule missed on flat paintings and photos."""
+    from PIL import ImageEnhance
+    from pipeline.images.nearcopy import encode
+    w, h = im.size
+    t = round(0.04 * w)
+    bordered = Image.new("RGB", (w + 2 * t, h + 2 * t), (255, 255, 255))
+    bordered.paste(im, (t, t))
+    return {"white border 4 %, JPEG 90": encode(bordered, "JPEG", quality=90),
+            "crop 4 % per side": encode(im.crop((t, round(0.04 * h), w - t, h - round(0.04 * h))), "PNG"),
+            "+8 % brightness, JPEG 90": encode(ImageEnhance.Brightness(im).enhance(1.08), "JPEG", quality=90),
+            "JPEG 40": encode(im, "JPEG", quality=40),
+            "0.8x bicubic, WEBP": encode(im.resize((round(0.8 * w), round(0.8 * h)), Image.BICUBIC), "WEBP"),
+            "half size PNG": encode(im.resize((w // 2, h // 2), Image.LANCZOS), "PNG")}
+
+
+@pytest.mark.parametrize("palette", [[(200, 60, 40), (240, 200, 90), (60, 40, 110)],
+                                     [(235, 232, 225), (210, 205, 200), (120, 130, 150)]])
+def test_copies_of_a_flat_colour_field_match(palette):
+    original = _flat_bands(palette)
+    copies = _issue_copies(original)
+    found = D.match(D.fingerprints(list(copies.values())), D.fingerprints([original]))
+    assert dict(zip(copies, found == 0)) == dict.fromkeys(copies, True)
+
+
+def test_copies_of_a_photo_in_a_white_border_or_cropped_match(photo):
+    copies = _issue_copies(photo)
+    found = D.match(D.fingerprints(list(copies.values())), D.fingerprints([photo]))
+    assert dict(zip(copies, found == 0)) == dict.fromkeys(copies, True)
+
+
+def test_flat_colour_fields_of_one_layout_in_other_palettes_are_not_copies():
+    palettes = [[(200, 60, 40), (240, 200, 90), (60, 40, 110)], [(40, 60, 200), (90, 200, 240), (110, 40, 60)],
+                [(200, 60, 40), (240, 200, 90), (110, 40, 60)], [(60, 60, 60), (200, 200, 200), (120, 120, 120)]]
+    fields = [_flat_bands(p) for p in palettes]
+    assert len(set(D.group(D.fingerprints(fields)).tolist())) == len(fields)
+
+
+def test_near_monochrome_canvases_of_one_hue_are_told_apart():
+    """Same hue: another faint layout, or the same layout at half the brightness, is another work."""
+    def canvas(colour, box, gain=1.0):
+        a = np.broadcast_to(np.array(colour, float), (240, 240, 3)).copy()
+        y0, y1, x0, x1 = box
+        a[y0:y1, x0:x1] += 14
+        return Image.fromarray(np.clip(a * gain, 0, 255).astype(np.uint8))
+    works = [canvas((60, 230, 90), (40, 120, 40, 200)), canvas((60, 230, 90), (120, 200, 60, 180)),
+             canvas((60, 230, 90), (40, 120, 40, 200), gain=0.5)]
+    assert len(set(D.group(D.fingerprints(works)).tolist())) == 3
 
 
 def test_same_layout_and_palette_but_another_painting_is_not_a_copy(painting):
@@ -65,32 +135,26 @@ def test_different_photos_sharing_colours_are_not_copies():
     assert len(set(groups)) == 4
 
 
-def test_trim_border_cuts_a_letterbox_but_not_a_canvas_margin(painting):
+def test_trim_border_cuts_a_letterbox_and_never_more_than_trim_max(painting):
     a = np.asarray(painting)
     boxed = np.zeros((256 + 20, 256, 3), np.uint8)
     boxed[10:-10] = a
     top, bottom, left, right = D.trim_border(boxed)
     assert abs(top - 10) <= 3 and abs(bottom - 266) <= 3 and (left, right) == (0, 256)
-    for seed in range(12):   # a painted frame (<= 6 %) may go; the canvas margin (>= 7 %) never
+    for seed in range(12):   # a painted frame may go, and a canvas margin up to trim_max, never more
         t, b, l, r = D.trim_border(colourfield.render(seed % 24, 256, np.random.default_rng(seed)))
-        assert max(t, 256 - b, l, 256 - r) <= 0.06 * 256
+        assert max(t, 256 - b, l, 256 - r) <= D.Rule().trim_max * 256
 
 
-def test_hamming_pairs_equals_brute_force():
-    rng = np.random.default_rng(0)
-    codes = rng.integers(0, 2**64, 1500, dtype=np.uint64, endpoint=False)
-    codes[1000:1300] = codes[:300] ^ rng.integers(0, 2**64, 300, dtype=np.uint64, endpoint=False) & \
-        rng.integers(0, 2**64, 300, dtype=np.uint64, endpoint=False) & rng.integers(0, 2**64, 300, dtype=np.uint64, endpoint=False) & \
-        rng.integers(0, 2**64, 300, dtype=np.uint64, endpoint=False)   # ~4 bits flipped on average
-    for t in (3, 8, 11):
-        i, j, d = D.hamming_pairs(codes, t)
-        dist = np.bitwise_count(codes[:, None] ^ codes[None])
-        bi, bj = np.nonzero(np.triu(dist <= t, 1))
-        assert sorted(zip(i.tolist(), j.tolist())) == sorted(zip(bi.tolist(), bj.tolist()))
-        assert (d == dist[i, j]).all()
-    qi, rj, _ = D.hamming_pairs(codes[:50], 8, codes[1000:1300])
-    dist = np.bitwise_count(codes[:50, None] ^ codes[None, 1000:1300])
-    assert sorted(zip(qi.tolist(), rj.tolist())) == sorted(zip(*map(list, np.nonzero(dist <= 8))))
+@pytest.mark.parametrize("colour", [(255, 255, 255), (0, 0, 0), (150, 90, 200)])
+def test_trim_border_cuts_a_jpeg_mat_to_within_a_percent(photo, colour):
+    """JPEG leaves a mat uneven near the picture; the cut still lands on the picture's edge."""
+    from pipeline.images.nearcopy import encode
+    t = 14   # 5.5 % of 256
+    matted = Image.new("RGB", (256 + 2 * t, 256 + 2 * t), colour)
+    matted.paste(photo, (t, t))
+    rgb = np.asarray(encode(matted, "JPEG", quality=60))
+    assert np.abs(np.array(D.trim_border(rgb)) - (t, t + 256, t, t + 256)).max() <= 0.01 * 284
 
 
 def test_stage_keeps_the_largest_copy_and_writes_outputs(tmp_path, photo, painting):
@@ -141,6 +205,8 @@ def test_pairs_and_group_equal_brute_force_over_views():
     rule = D.Rule(hash_bits=10)
     base = codes[:, :D.BASE_VIEWS]
     near = (np.bitwise_count(base[:, None, :, None] ^ codes[None, :, None, :]) <= rule.hash_bits).any(axis=(2, 3))
+    colour = fps.colour_code
+    near |= (np.bitwise_count(colour[:, None, :, None] ^ colour[None, :, None, :]) <= rule.colour_bits).any(axis=(2, 3))
     near = np.triu(near | near.T, 1)
     ci, cj = np.nonzero(near)
     ok = D.colour_distance(fps, fps, ci, cj, rule) <= rule.colour
@@ -155,19 +221,6 @@ def test_pairs_and_group_equal_brute_force_over_views():
     groups = D.group(fps, rule)
     assert (groups[:, None] == groups[None]).tolist() == (ref[:, None] == ref[None]).tolist()
     assert (D.match(fps[200:260], fps[:60], rule) == np.arange(60)).mean() > 0.9
-
-
-def test_crop_thumbnails_equal_the_thumbnail_of_the_crop():
-    rng = np.random.default_rng(2)
-    thumb = rng.integers(0, 256, (1, D.THUMB_SIDE, D.THUMB_SIDE, 3)).astype(np.uint8)
-    big = thumb[0].repeat(8, 0).repeat(8, 1).astype(np.float64)    # exact: each thumbnail pixel is 8 x 8
-    side = 8 * D.THUMB_SIDE
-    for (top, bottom), (left, right) in [((0, 0), (0, 0)), ((0.0625, 0), (0, 0.0625)), ((0.03125, 0.09375), (0.0625, 0))]:
-        crop = big[round(top * side):side - round(bottom * side), round(left * side):side - round(right * side)]
-        h, w = crop.shape[0] // D.COMPARE_SIDE, crop.shape[1] // D.COMPARE_SIDE
-        ref = crop.reshape(D.COMPARE_SIDE, h, D.COMPARE_SIDE, w, 3).mean((1, 3)).reshape(-1)
-        got = D._crop_thumbs(thumb, D._resample_matrices([(top, bottom)]), D._resample_matrices([(left, right)]))
-        assert np.allclose(got[0, 0], D._normalise(ref), atol=1e-4)
 
 
 def test_colour_distance_searches_crop_boxes(painting, photo):
@@ -206,8 +259,8 @@ def test_real_photos_are_kept_apart_and_their_copies_grouped():
         assert len(set(art[groups == g])) == 1, f"different photos merged: {[names[a] for a in set(art[groups == g])]}"
     by_photo = groups.reshape(len(names), 4)
     assert (by_photo[:, 1:3] == by_photo[:, :1]).all()         # resized and JPEG copies: every one
-    # 3 % crops: most (at colour 0.095, 7 of these 10; a star field and coins sit just past it)
-    assert (by_photo[:, 3] == by_photo[:, 0]).sum() >= 7
+    # 3 % crops: every one (the former rule found 7 of these 10; a star field and coins sat past it)
+    assert (by_photo[:, 3] == by_photo[:, 0]).all()
 
 
 def test_keep_rule_prefers_the_lossless_original_to_a_bordered_jpeg():
@@ -228,3 +281,13 @@ def test_bad_crop_param_names_the_key():
     from pipeline.params import ParamError
     with pytest.raises(ParamError, match="dedup.crop"):
         D.Rule.from_params({"crop": 0.6})
+
+
+def test_default_synthetic_paintings_are_all_kept():
+    """The default scrape (1200 paintings, 24 modes, 50 of each) holds no copies: dedup merges none."""
+    from pipeline.sources.synthetic import Source
+    source = Source()
+    modes = np.random.default_rng(source.seed).permutation(np.arange(source.n) % len(colourfield.MODES))
+    paintings = [colourfield.render(int(m), source.size, np.random.default_rng([source.seed, i]))
+                 for i, m in enumerate(modes)]
+    assert len(set(D.group(D.fingerprints(paintings)).tolist())) == source.n
