@@ -23,7 +23,8 @@ from pipeline.gan.ladder import Ladder
 METRICS, LOGS, PLOTS = Path("metrics/res"), Path("dvclive"), Path("plots")
 HEADLINE = Path("metrics/headline.json")
 # Training series worth comparing between runs; lr, alpha and kimg/s are settings or constants, not results.
-CURVES = ("g_loss", "d_loss", "diversity", "augment_p")
+CURVES = ("g_loss", "d_loss", "diversity", "augment_p", "precision", "recall", "real_precision", "real_recall",
+          "swd", "real_swd", "modes", "modes_expected", "unclassified", "top3_share", "collapse")
 
 
 def flatten(d: dict, prefix: str = "") -> dict:

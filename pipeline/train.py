@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -107,12 +108,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(str(e))
     if rank == 0:
         for k, v in summary.items():
-            if isinstance(v, (int, float, bool)) and v is not None:
+            if isinstance(v, (int, float, bool)) and math.isfinite(v):
                 live.summary[k] = v
         live.end()
         shutil.rmtree(resume_dir, ignore_errors=True)
         print(f"train {args.size}px: {summary['kimg']:.1f} kimg in {summary['seconds']:.0f} s, "
-              f"diversity {summary['diversity']:.2f} of the reals' -> {out_dir}")
+              f"watch {summary['watch_seconds']:.0f} s; recall {summary.get('recall', math.nan):.2f} "
+              f"(real {summary.get('real_recall', math.nan):.2f}), modes {summary.get('modes', '-')}"
+              + (f"; COLLAPSE: {summary['collapse_reason']}" if summary["collapse_flag"] else "") + f" -> {out_dir}")
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 

@@ -4,7 +4,10 @@
 ``cfg.resolution``: from scratch when ``start`` is None, else from the state of
 the previous resolution, growing one block and fading it in. It keeps a
 periodic checkpoint in ``resume_dir`` (outside DVC's outputs), so a killed run
-continues where it stopped, and rolls back to it if the losses blow up.
+continues where it stopped, and rolls back to it if the losses blow up. Every
+``watch_kimg`` it logs the losses and the quality watch (``pipeline.gan.watch``:
+precision, recall, SWD, modes of the EMA generator), whose ``CollapseRule`` sets
+the summary's ``collapse_flag``.
 """
 from __future__ import annotations
 
@@ -28,9 +31,14 @@ from pipeline.gan.ema import update_ema
 from pipeline.gan.losses import d_loss, g_loss
 from pipeline.gan.networks import fade_reals
 from pipeline.gan.sampling import generate, latents, to_float, to_uint8
+from pipeline.gan.watch import CollapseRule, QualityWatch
 from pipeline.images.grid import image_grid
 
 SAMPLE_SEED = 2024  # fixed latents of every samples.png
+WATCH_SEED = 2025   # fixed latents of the quality watch, so its curves move only with the generator
+# Quality-watch figures logged per step, the reals' floors beside them (constant within a stage).
+WATCHED = ("precision", "recall", "swd", "modes", "modes_expected", "unclassified", "top3_share",
+           "real_precision", "real_recall", "real_swd")
 GRID = 64
 
 
@@ -163,8 +171,14 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
     fixed_z = latents(GRID, cfg.z_dim, SAMPLE_SEED)
     watch_reals = to_float(reals[torch.randperm(len(reals), generator=torch.Generator().manual_seed(0))[:GRID]])
     real_diversity = mean_pairwise_distance(watch_reals)
+    watch_t0 = time.time()
+    quality = QualityWatch(reals, cfg.watch_samples) if rank == 0 else None
+    collapse_rule = CollapseRule(cfg.collapse_modes, cfg.collapse_top3, cfg.collapse_recall)
+    watch_z = latents(cfg.watch_samples, cfg.z_dim, WATCH_SEED)[:quality.n] if quality else None
+    watch_seconds = time.time() - watch_t0
 
-    state = {"nimg": 0, "step": 0, "history": [], "rollbacks": 0, "lr": cfg.lr, "collapsed": False, "diversity_min": math.inf}
+    state = {"nimg": 0, "step": 0, "history": [], "rollbacks": 0, "lr": cfg.lr, "diversity_min": math.inf,
+             "collapse_reasons": [], "collapse_watches": 0, "collapse_kimg": None, "watched": {}}
     resume_file = resume_dir / "checkpoint.pt"
 
     def snapshot() -> dict:
@@ -279,14 +293,27 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
                 samples = G_ema(fixed_z.to(device), alpha).float().cpu()
             diversity = mean_pairwise_distance(samples) / real_diversity
             state["diversity_min"] = min(state["diversity_min"], diversity)
-            state["collapsed"] |= diversity < cfg.collapse_ratio
+            watched = {}
+            if quality is not None:
+                watch_t0 = time.time()
+                with torch.no_grad(), autocast:
+                    images = np.concatenate([to_uint8(G_ema(z.to(device), alpha).float())
+                                             for z in watch_z.split(256)])
+                state["watched"] = quality(images)
+                reasons = collapse_rule.reasons(state["watched"])
+                state["collapse_reasons"] = reasons
+                if reasons:
+                    state["collapse_watches"] += 1
+                    state["collapse_kimg"] = state["collapse_kimg"] or state["nimg"] / 1000
+                watched = {k: state["watched"][k] for k in WATCHED if k in state["watched"]} | {"collapse": int(bool(reasons))}
+                watch_seconds += time.time() - watch_t0
             kimg_s = (state["nimg"] - nimg0) / 1000 / max(time.time() - t0, 1e-9)
             row = {"step": state["nimg"], "kimg": state["nimg"] / 1000, **logs, "augment_p": ada.p,
-                   "ada_rt": ada.last_rt, "diversity": diversity, "kimg_per_s": kimg_s, "lr": state["lr"]}
+                   "ada_rt": ada.last_rt, "diversity": diversity, **watched, "kimg_per_s": kimg_s, "lr": state["lr"]}
             state["history"].append(row)
             if rank == 0:
                 bar.set_postfix(g=f"{logs['g_loss']:.2f}", d=f"{logs['d_loss']:.2f}", p=f"{ada.p:.2f}",
-                                div=f"{diversity:.2f}")
+                                recall=f"{watched.get('recall', math.nan):.2f}", modes=watched.get("modes", "-"))
                 if live is not None:
                     log_row(live, row, Image.fromarray(image_grid(to_uint8(samples), columns=8)))
         if state["nimg"] >= next_ckpt:
@@ -299,7 +326,12 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
     summary = {"kimg": state["nimg"] / 1000, "seconds": time.time() - t0,
                "kimg_per_s": (state["nimg"] - nimg0) / 1000 / max(time.time() - t0, 1e-9),
                "augment_p": ada.p, "diversity": state["history"][-1]["diversity"] if state["history"] else None,
-               "diversity_min": state["diversity_min"], "collapse_flag": bool(state["collapsed"]),
+               "diversity_min": state["diversity_min"],
+               # The verdict of the last watch: the state this stage hands on (an untrained start is not collapse).
+               "collapse_flag": bool(state["collapse_reasons"]), "collapse_reason": "; ".join(state["collapse_reasons"]),
+               "collapse_watches": state["collapse_watches"], "collapse_kimg": state["collapse_kimg"],
+               **{k: v for k, v in state["watched"].items() if k in WATCHED or k.startswith("real_")},  # last watch
+               "watch_seconds": watch_seconds,
                "rollbacks": state["rollbacks"], "g_loss": logs.get("g_loss"), "d_loss": logs.get("d_loss")}
     if rank == 0:
         final = {"G": G.state_dict(), "D": D.state_dict(), "g_ema": G_ema.state_dict(), "ada_p": ada.p,

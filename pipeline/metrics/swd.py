@@ -113,8 +113,16 @@ def swd(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[dict[int, float], 
     """
     if a.shape != b.shape:
         raise ValueError(f"SWD needs sets of equal shape, got {a.shape} and {b.shape}")
-    da, db = descriptors(a, seed), descriptors(b, seed + 1)
+    return swd_to(descriptors(a, seed), b, seed)
+
+
+def swd_to(da: list[np.ndarray], b: np.ndarray, seed: int = 0) -> tuple[dict[int, float], float]:
+    """``swd(a, b, seed)`` with ``a``'s descriptors computed once (``descriptors(a, seed)``), for
+    measuring many sets against one reference; ``b`` must have ``a``'s shape."""
+    db = descriptors(b, seed + 1)
+    if len(db[0]) != len(da[0]):
+        raise ValueError(f"SWD needs sets of equal size, got {len(da[0]) // NHOODS_PER_IMAGE} and {len(b)} images")
     rng = np.random.default_rng([seed, 2])
     per_level = {res: 1e3 * _sliced_wasserstein(x, y, rng)
-                 for res, x, y in zip(levels(a.shape[1]), da, db)}
+                 for res, x, y in zip(levels(b.shape[1]), da, db)}
     return per_level, float(np.mean(list(per_level.values())))

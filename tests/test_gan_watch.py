@@ -1,0 +1,116 @@
+"""The quality watch and its collapse rule, on real paintings standing in for generators.
+
+A "generator" here is a set of rendered paintings (``pipeline.images.colourfield.render``)
+drawn from a chosen mode mix: all 24 modes evenly (healthy), only half of them, or 90%
+of its samples in 3 modes. One call of the watch is one watch interval.
+"""
+import math
+
+import numpy as np
+import pytest
+
+from pipeline.gan.watch import CollapseRule, QualityWatch
+from pipeline.images.colourfield import MODES, render
+from pipeline.metrics import swd
+
+N = 256
+SIZE = 16
+
+
+def paintings(modes_of: np.ndarray, size: int = SIZE, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.stack([render(int(m), size, rng) for m in modes_of])
+
+
+def healthy(rng, n=N):
+    return rng.permutation(np.arange(n) % len(MODES))
+
+
+def half_the_modes(rng, n=N):
+    return rng.integers(0, len(MODES) // 2, n)
+
+
+def piled_in_three(rng, n=N):
+    """90% of the samples in modes 0-2, the rest spread over all modes."""
+    return np.where(rng.random(n) < 0.9, rng.integers(0, 3, n), rng.integers(0, len(MODES), n))
+
+
+@pytest.fixture(scope="module")
+def watch():
+    reals = paintings(healthy(np.random.default_rng(1), 2 * N), seed=1)
+    return QualityWatch(reals, N)
+
+
+def test_the_reals_floor_is_what_a_perfect_generator_scores(watch):
+    assert watch.synthetic
+    assert watch.floor["real_modes"] == len(MODES)
+    assert watch.floor["real_unclassified"] < 0.05
+    assert 0.8 < watch.floor["real_precision"] <= 1 and 0.8 < watch.floor["real_recall"] <= 1
+    assert watch.floor["real_swd"] > 0
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_a_healthy_generator_is_not_flagged(watch, seed):
+    w = watch(paintings(healthy(np.random.default_rng(seed)), seed=seed))
+    assert CollapseRule().reasons(w) == []
+    assert w["modes"] == len(MODES) and w["top3_share"] < 0.25
+
+
+@pytest.mark.parametrize("draw", [half_the_modes, piled_in_three])
+@pytest.mark.parametrize("seed", [2, 3])
+def test_partial_collapse_is_flagged_at_the_first_watch(watch, draw, seed):
+    w = watch(paintings(draw(np.random.default_rng(seed)), seed=seed))
+    reasons = CollapseRule().reasons(w)
+    assert reasons, w
+    assert w["recall"] < w["real_recall"] and w["swd"] > w["real_swd"]   # the other figures see it too
+    if draw is half_the_modes:
+        assert w["modes"] == len(MODES) // 2 and "modes of" in reasons[0]
+    else:
+        assert w["top3_share"] > 0.85 and any("in 3 modes" in r for r in reasons)
+
+
+def test_an_untrained_generator_is_not_judged_on_modes_or_coverage(watch):
+    """Noise: nothing classified, precision ~0 -- not trained yet, not collapsed."""
+    noise = np.random.default_rng(0).integers(0, 256, (N, SIZE, SIZE, 3), dtype=np.uint8)
+    w = watch(noise)
+    assert w["classified"] == 0 and w["unclassified"] == 1 and w["precision"] < 0.1
+    assert CollapseRule().reasons(w) == []
+
+
+def test_coverage_alone_flags_collapse_on_data_without_modes(watch):
+    """Mode figures absent (other data): a realistic generator covering one mode is flagged by recall."""
+    w = watch(paintings(np.zeros(N, int), seed=4))
+    without_modes = {k: v for k, v in w.items() if k in ("precision", "recall", "real_precision", "real_recall")}
+    assert any(r.startswith("recall") for r in CollapseRule().reasons(without_modes))
+
+
+def test_other_data_has_no_mode_figures_and_small_images_no_swd():
+    rng = np.random.default_rng(0)
+    grey = rng.integers(100, 140, (64, 8, 8, 3), dtype=np.uint8)   # nothing the classifier knows, 8 px
+    watch = QualityWatch(grey, 32)
+    w = watch(grey[:32])
+    assert not watch.synthetic and "modes" not in w
+    assert math.isnan(w["swd"]) and 0 <= w["recall"] <= 1
+
+
+def test_swd_against_cached_reference_descriptors_is_swd():
+    a, b = paintings(healthy(np.random.default_rng(5), 32), seed=5), paintings(half_the_modes(np.random.default_rng(6), 32), seed=6)
+    assert swd.swd_to(swd.descriptors(a, 3), b, 3) == swd.swd(a, b, 3)
+
+
+def test_the_train_stage_logs_the_watch_at_every_interval(tmp_path):
+    """A short 16 px stage: every watch figure is a dvclive series (one row per watch), the summary has the verdict."""
+    import json
+
+    from tests.train_helpers import make_project, run_stage
+
+    root = make_project(tmp_path / "p", size=16, n=64, train={"watch_samples": 32})
+    done = run_stage(root, size=16, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    series = root / "dvclive" / "16" / "plots" / "metrics"
+    for name in ("precision", "recall", "swd", "modes", "unclassified", "collapse", "real_recall"):
+        rows = (series / f"{name}.tsv").read_text().splitlines()[1:]
+        assert [int(r.split("\t")[0]) for r in rows] == [200, 400], name     # steps: images shown
+    summary = json.loads((root / "dvclive" / "16" / "metrics.json").read_text())
+    assert isinstance(summary["collapse_flag"], bool) and summary["collapse_watches"] >= int(summary["collapse_flag"])
+    assert 0 <= summary["recall"] <= 1 and 0 < summary["real_recall"] <= 1 and summary["watch_seconds"] > 0
