@@ -108,14 +108,16 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(str(e))
     if rank == 0:
         for k, v in summary.items():
-            if isinstance(v, (int, float, bool)) and math.isfinite(v):
+            if isinstance(v, str) or isinstance(v, (int, float, bool)) and math.isfinite(v):
                 live.summary[k] = v
         live.end()
         shutil.rmtree(resume_dir, ignore_errors=True)
         print(f"train {args.size}px: {summary['kimg']:.1f} kimg in {summary['seconds']:.0f} s, "
               f"watch {summary['watch_seconds']:.0f} s; recall {summary.get('recall', math.nan):.2f} "
               f"(real {summary.get('real_recall', math.nan):.2f}), modes {summary.get('modes', '-')}"
-              + (f"; COLLAPSE: {summary['collapse_reason']}" if summary["collapse_flag"] else "") + f" -> {out_dir}")
+              + (f"; COLLAPSE: {summary['collapse_reason']}" if summary["collapse_flag"] else "")
+              + (f"; plateau, best at {summary['best_kimg']:.1f} kimg" if summary["stop_reason"] == "plateau" else "")
+              + f" -> {out_dir}")
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 

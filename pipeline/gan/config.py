@@ -13,9 +13,11 @@ from pipeline.params import ParamError, knob, read, resolution
 
 LOSSES = ("wgan-gp", "ns-r1")
 POLICIES = ("color", "translation", "cutout")   # DiffAugment transforms (pipeline.gan.augment)
-# Per-resolution keys (``res.<size>``); the base trains ``kimg``, a grown size fades in, then stabilises.
-BASE_KEYS = ("batch", "lr", "kimg")
-GROWN_KEYS = ("batch", "lr", "fade_kimg", "stable_kimg")
+# Per-resolution keys (``res.<size>``); the base trains ``kimg``, a grown size fades in, then stabilises;
+# either may end sooner on a plateau of the watched quality (``patience_kimg``).
+BASE_KEYS = ("batch", "lr", "kimg", "patience_kimg")
+GROWN_KEYS = ("batch", "lr", "fade_kimg", "stable_kimg", "patience_kimg")
+LENGTH_KEYS = ("kimg", "fade_kimg", "stable_kimg")   # required where they apply
 # Shared keys (``train``); every other field is fixed by the stage (resolution, base) or internal.
 SHARED_KEYS = ("seed", "device", "z_dim", "channels", "loss", "gamma", "r1_every", "ema_kimg", "augment",
                "augment_p", "ada_target", "ada_kimg", "xflip", "watch_kimg", "watch_samples",
@@ -37,6 +39,9 @@ class TrainConfig:
     kimg: float = knob(0.0, minimum=0)          # base resolution: images shown, in thousands
     fade_kimg: float = knob(0.0, minimum=0)     # grown resolution: fade-in, then stabilise
     stable_kimg: float = knob(0.0, minimum=0)
+    # End the stage once the watched quality (watch.plateau_figure) has not improved for this many kimg
+    # after the fade-in, and keep its best snapshot; 0: off, train to the cap (kimg / fade + stable).
+    patience_kimg: float = knob(0.0, minimum=0)
     loss: str = knob("ns-r1", choices=LOSSES)
     gamma: float = knob(1.0, minimum=0)
     r1_every: int = knob(4, minimum=1)          # lazy regularisation interval (ns-r1)
@@ -76,8 +81,8 @@ class TrainConfig:
             if key in BASE_KEYS + GROWN_KEYS and key not in keys:
                 raise ParamError(f"{name}.{key}", "the base resolution trains `kimg`; a grown one uses "
                                  "`fade_kimg` and `stable_kimg`" + (" (this is the base)" if frm is None else ""))
-        for key in keys[2:]:
-            if key not in entry:
+        for key in keys:
+            if key in LENGTH_KEYS and key not in entry:
                 raise ParamError(f"{name}.{key}", "missing (thousands of images to train)")
         cfg = cls(resolution=size, base=ladder.base, **shared, **read(cls, entry, name, keys))
         needed = [2 ** i for i in range(2, size.bit_length())]

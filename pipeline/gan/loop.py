@@ -7,7 +7,10 @@ periodic checkpoint in ``resume_dir`` (outside DVC's outputs), so a killed run
 continues where it stopped, and rolls back to it if the losses blow up. Every
 ``watch_kimg`` it logs the losses and the quality watch (``pipeline.gan.watch``:
 precision, recall, SWD, modes of the EMA generator), whose ``CollapseRule`` sets
-the summary's ``collapse_flag``.
+the summary's ``collapse_flag``. With ``patience_kimg`` set, the stage ends once the
+watched quality (``watch.plateau_figure``) has not beaten its best by ``watch.MIN_DELTA``
+for that long after the fade-in, and hands on (saves) the best watched snapshot, which
+the resume checkpoint carries too; the summary says why it stopped (plateau or cap).
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ from pipeline.gan.ema import update_ema
 from pipeline.gan.losses import d_loss, g_loss
 from pipeline.gan.networks import fade_reals
 from pipeline.gan.sampling import generate, latents, to_float, to_uint8
-from pipeline.gan.watch import CollapseRule, QualityWatch
+from pipeline.gan.watch import MIN_DELTA, CollapseRule, QualityWatch, plateau_figure
 from pipeline.images.grid import image_grid
 
 SAMPLE_SEED = 2024  # fixed latents of every samples.png
@@ -178,15 +181,24 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
     watch_seconds = time.time() - watch_t0
 
     state = {"nimg": 0, "step": 0, "history": [], "rollbacks": 0, "lr": cfg.lr, "diversity_min": math.inf,
-             "collapse_reasons": [], "collapse_watches": 0, "collapse_kimg": None, "watched": {}}
+             "collapse_reasons": [], "collapse_watches": 0, "collapse_kimg": None, "watched": {},
+             "stop_reason": "cap", "best_quality": 0.0, "best_nimg": None, "best_watched": {}, "best_reasons": []}
+    best = None   # with patience_kimg: handed_on() at the best watch so far
     resume_file = resume_dir / "checkpoint.pt"
+
+    def handed_on() -> dict:
+        """What the next resolution grows from (state.pt)."""
+        return {"G": G.state_dict(), "D": D.state_dict(), "g_ema": G_ema.state_dict(), "ada_p": ada.p,
+                "nimg": state["nimg"], "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict()}
 
     def snapshot() -> dict:
         return {"G": G.state_dict(), "D": D.state_dict(), "g_ema": G_ema.state_dict(),
                 "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "ada": ada.state_dict(),
-                "state": copy.deepcopy(state), "rng": _rng_state(gens)}
+                "state": copy.deepcopy(state), "rng": _rng_state(gens), "best": best}
 
     def restore(snap: dict) -> None:
+        nonlocal best
+        best = copy.deepcopy(snap["best"])
         G.load_state_dict(snap["G"])
         D.load_state_dict(snap["D"])
         G_ema.load_state_dict(snap["g_ema"])
@@ -305,7 +317,16 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
                 if reasons:
                     state["collapse_watches"] += 1
                     state["collapse_kimg"] = state["collapse_kimg"] or state["nimg"] / 1000
-                watched = {k: state["watched"][k] for k in WATCHED if k in state["watched"]} | {"collapse": int(bool(reasons))}
+                quality_now = plateau_figure(state["watched"])
+                # Only a faded-in model (alpha 1) may be handed on, so the plateau clock starts there, and
+                # only at a quality above 0: at 8 px on 48 paintings recall stayed 0 for 5.5 of 8 kimg.
+                if alpha == 1.0 and quality_now > state["best_quality"] + MIN_DELTA:
+                    state.update(best_quality=quality_now, best_nimg=state["nimg"],
+                                 best_watched=dict(state["watched"]), best_reasons=reasons)
+                    if cfg.patience_kimg:
+                        best = copy.deepcopy(handed_on())
+                watched = ({k: state["watched"][k] for k in WATCHED if k in state["watched"]}
+                           | {"collapse": int(bool(reasons)), "quality": quality_now})
                 watch_seconds += time.time() - watch_t0
             kimg_s = (state["nimg"] - nimg0) / 1000 / max(time.time() - t0, 1e-9)
             row = {"step": state["nimg"], "kimg": state["nimg"] / 1000, **logs, "augment_p": ada.p,
@@ -316,6 +337,11 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
                                 recall=f"{watched.get('recall', math.nan):.2f}", modes=watched.get("modes", "-"))
                 if live is not None:
                     log_row(live, row, Image.fromarray(image_grid(to_uint8(samples), columns=8)))
+            plateau = (cfg.patience_kimg > 0 and state["best_nimg"] is not None
+                       and state["nimg"] - state["best_nimg"] >= cfg.patience_kimg * 1000)
+            if all_mean(float(plateau), device) > 0:   # rank 0 watches; every rank stops with it
+                state["stop_reason"] = "plateau"
+                break
         if state["nimg"] >= next_ckpt:
             next_ckpt += int(cfg.checkpoint_kimg * 1000)
             last_good = copy.deepcopy(snapshot())
@@ -323,19 +349,25 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
                 ckpt.save(last_good, resume_file)
     bar.close()
 
+    # The stage hands on its best watch when it kept one, else its last; the summary describes that one.
+    final = best if best is not None else handed_on()
+    G_ema.load_state_dict(final["g_ema"])
+    watched, reasons = ((state["best_watched"], state["best_reasons"]) if best is not None
+                        else (state["watched"], state["collapse_reasons"]))
     summary = {"kimg": state["nimg"] / 1000, "seconds": time.time() - t0,
                "kimg_per_s": (state["nimg"] - nimg0) / 1000 / max(time.time() - t0, 1e-9),
-               "augment_p": ada.p, "diversity": state["history"][-1]["diversity"] if state["history"] else None,
+               "augment_p": final["ada_p"], "diversity": state["history"][-1]["diversity"] if state["history"] else None,
                "diversity_min": state["diversity_min"],
-               # The verdict of the last watch: the state this stage hands on (an untrained start is not collapse).
-               "collapse_flag": bool(state["collapse_reasons"]), "collapse_reason": "; ".join(state["collapse_reasons"]),
+               # The verdict of the watch handed on (an untrained start is not collapse).
+               "collapse_flag": bool(reasons), "collapse_reason": "; ".join(reasons),
                "collapse_watches": state["collapse_watches"], "collapse_kimg": state["collapse_kimg"],
-               **{k: v for k, v in state["watched"].items() if k in WATCHED or k.startswith("real_")},  # last watch
+               **{k: v for k, v in watched.items() if k in WATCHED or k.startswith("real_")},  # handed-on watch
+               "stop_reason": state["stop_reason"], "stop_kimg": state["nimg"] / 1000,
+               "best_kimg": state["best_nimg"] / 1000 if state["best_nimg"] is not None else None,
+               "best_quality": state["best_quality"] if state["best_nimg"] is not None else None,
                "watch_seconds": watch_seconds,
                "rollbacks": state["rollbacks"], "g_loss": logs.get("g_loss"), "d_loss": logs.get("d_loss")}
     if rank == 0:
-        final = {"G": G.state_dict(), "D": D.state_dict(), "g_ema": G_ema.state_dict(), "ada_p": ada.p,
-                 "nimg": state["nimg"], "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict()}
         ckpt.write_model_dir(out_dir, cfg.model_config(), final, {"summary": summary, "train": asdict(cfg)})
         grid = image_grid(generate(G_ema, fixed_z), columns=8)
         with atomic_path(out_dir / "samples.png") as tmp:

@@ -9,6 +9,7 @@ SYNTHETIC_SHARE of them), the mode figures. Its ``floor`` holds the same figures
 of a second, disjoint set of reals: what a perfect generator would show at this count.
 
 ``CollapseRule`` turns one watch into a verdict; see its docstring for the rule.
+``plateau_figure`` is the one number a stage's plateau rule (``patience_kimg``) follows.
 """
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ SEED = 7
 # the synthetic source gives 0.95 at 8 px and >= 0.99 from 16 px up; other data gives ~0.
 SYNTHETIC_SHARE = 0.9
 TOP = 3   # "piles into few modes": share of classified samples in the TOP most frequent modes
+# A watch counts as better than the best so far only by more than this: with 256 samples,
+# precision and recall move in steps of 1/256, and a few samples either way is noise (not measured).
+MIN_DELTA = 0.01
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,16 @@ class CollapseRule:
         if w["recall"] < self.recall * w["real_recall"] and w["precision"] >= self.recall * w["real_precision"]:
             out.append(f"recall {w['recall']:.2f} against the reals' {w['real_recall']:.2f}")
         return out
+
+
+def plateau_figure(w: dict) -> float:
+    """The watched quality of a ``QualityWatch`` result: the harmonic mean of precision and recall.
+
+    Exists on any data (unlike modes) and at any size (unlike SWD); recall alone rises with noisy,
+    wide-spread samples and precision alone with collapse, so the stage must improve both.
+    """
+    p, r = w["precision"], w["recall"]
+    return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
 
 def expected_modes(real_labels: np.ndarray, k: int, n_modes: int) -> float:
