@@ -67,7 +67,9 @@ def training_curves(sizes: list[int], logs: Path = LOGS) -> pd.DataFrame:
         frame.insert(1, "resolution", size)
         offset = float(frame["kimg"].iloc[-1])
         frames.append(frame.drop(columns="step"))
-    return pd.concat(frames, ignore_index=True)
+    # Every curve a column, empty where never logged (no sample classified yet, SWD below 16 px):
+    # a chart with one of its fields missing from the file is drawn blank.
+    return pd.concat(frames, ignore_index=True).reindex(columns=["kimg", "resolution", *CURVES])
 
 
 def train_seconds(sizes: list[int], logs: Path = LOGS) -> float:

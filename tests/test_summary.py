@@ -48,7 +48,8 @@ def test_headline_is_the_largest_resolution_with_short_names(project):
 def test_training_curves_share_one_axis_and_drop_constant_series(project):
     S.main()
     lines = (project / "plots" / "training.csv").read_text().splitlines()
-    assert lines[0].split(",") == ["kimg", "resolution", "g_loss", "d_loss", "diversity", "augment_p"]
+    assert lines[0].split(",") == ["kimg", "resolution", *S.CURVES]
+    assert set(lines[1].split(",")[6:]) == {"nan"}   # never logged: a column of nan, not absent
     kimg = [float(r.split(",")[0]) for r in lines[1:]]
     assert kimg == [1.0, 2.0, 2.5, 3.0, 3.5]          # 32 px continues where 16 px ended
     assert [r.split(",")[1] for r in lines[1:]] == ["16", "16", "32", "32", "32"]
@@ -66,3 +67,11 @@ def test_missing_inputs_name_the_file(project):
     (project / "metrics" / "res" / "16.json").unlink()
     with pytest.raises(SystemExit, match="metrics/res/16.json not found"):
         S.main()
+
+
+def test_every_field_the_training_charts_draw_is_a_column():
+    """A chart one of whose fields is missing from plots/training.csv is drawn blank."""
+    plots = yaml.safe_load(open(S.__file__.replace("pipeline/summary.py", "dvc.yaml")))["plots"]
+    drawn = {field for plot in plots if isinstance(plot, dict) for spec in plot.values() if isinstance(spec, dict)
+             for field in (spec.get("y") or {}).get("plots/training.csv", [])}
+    assert drawn and drawn <= set(S.CURVES)
