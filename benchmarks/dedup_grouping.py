@@ -1,6 +1,6 @@
 """Seconds to group 100,000 images' hashes (random plus planted near-duplicates) on one core.
 
-    PYTHONPATH=. python benchmarks/dedup_grouping.py [--n 100000] [--bits 8]
+    PYTHONPATH=. python benchmarks/dedup_grouping.py [--n 100000] [--bits 8] [--colour-bits 5]
 
 Planted copies differ from their original by up to ``--bits`` random bit flips;
 the script checks every planted pair was found and prints the time of
@@ -30,6 +30,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--bits", type=int, default=D.Rule().hash_bits)
+    ap.add_argument("--colour-bits", type=int, default=D.Rule().colour_bits)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -56,7 +57,7 @@ def main() -> None:
     thumb = rng.integers(0, 256, (len(base), D.THUMB_VIEWS, D.THUMB_SIDE, D.THUMB_SIDE, 3), dtype=np.uint8)
     fps = D.Fingerprints(views, np.concatenate([thumb, thumb[src]]), np.ones((len(codes), 2), np.int64))
     t = time.perf_counter()
-    groups = D.group(fps, D.Rule(hash_bits=args.bits))
+    groups = D.group(fps, D.Rule(hash_bits=args.bits, colour_bits=args.colour_bits))
     t_group = time.perf_counter() - t
     print(f"{len(codes)} codes ({n_planted} planted copies within {args.bits} bits): "
           f"candidate search {t_search:.2f}s, {len(i)} pairs, {missed} planted pairs missed; "

@@ -234,6 +234,29 @@ def test_colour_distance_searches_crop_boxes(painting, photo):
         assert D.colour_distance(fps, fps, [1], [0])[0] == searched    # symmetric
 
 
+def test_another_palette_of_a_near_monochrome_layout_at_the_same_brightness_is_another_work():
+    """Greens (47, 232, 74) and (54, 170, 90): one brightness, one faint layout; only the mean colour gate tells them."""
+    def canvas(colour):
+        yy, xx = np.mgrid[0:260, 0:220]
+        a = np.array(colour, float) + (xx / 220 * 12)[..., None]
+        a[70:170, 50:150] += 12
+        return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8))
+    works = [canvas((47, 232, 74)), canvas((54, 170, 90))]
+    assert len(set(D.group(D.fingerprints(works)).tolist())) == 2
+
+
+def test_matted_copies_of_adjacent_tiles_of_a_faint_micrograph_stay_apart():
+    """Two black mats alike outweigh faint content: the whole views must not match on their frames."""
+    import skimage.data
+    from pipeline.images.nearcopy import _mat, encode
+    cell = Image.fromarray(skimage.data.cell()).convert("RGB")
+    w, h = cell.size
+    tiles = [cell.crop((0, 0, w // 2, h // 2)), cell.crop((0, h // 2, w // 2, h))]
+    rng = np.random.default_rng(0)
+    images = [im for t in tiles for im in (t, encode(_mat(t, rng, (0, 0, 0)), "JPEG", quality=80))]
+    assert D.group(D.fingerprints(images)).tolist() == [0, 0, 1, 1]
+
+
 def test_real_photos_are_kept_apart_and_their_copies_grouped():
     import skimage.data
     from pipeline.images.load import to_rgb

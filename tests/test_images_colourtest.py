@@ -67,3 +67,53 @@ def test_colour_codes_are_near_for_a_jpeg_copy_and_far_for_other_images(photo):
     code = [C.codes(_thumbs(im))[0, 0] for im in (small, copy, other)]
     assert np.bitwise_count(code[0] ^ code[1]) <= 3
     assert np.bitwise_count(code[0] ^ code[2]) >= 16
+
+
+def _layout(colour, rng_seed=3) -> Image.Image:
+    """A canvas of ``colour`` with a faint lighter rectangle and a gradient: one layout, any palette."""
+    yy, xx = np.mgrid[0:240, 0:200]
+    img = np.array(colour, float) + (xx / 200 * 12)[..., None]
+    img[60:150, 40:120] += 14
+    return Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8))
+
+
+def test_mean_colour_gate_passes_brightness_and_contrast_edits_and_stops_another_palette():
+    from PIL import ImageEnhance
+
+    from pipeline.images.rule import Rule
+    green = _layout((47, 232, 74))
+    base = _thumbs(green)
+    for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast):
+        for factor in (0.9, 1.1):
+            edited = _thumbs(enhancer(green).enhance(factor))
+            assert C.distances(base, edited, 0, 0)[0] <= Rule().colour, (enhancer.__name__, factor)
+    # the same layout in another green of about the same brightness (the benchmark's closest
+    # such pair was 0.105 apart before the gate, below the threshold)
+    other = _thumbs(_layout((54, 170, 90)))
+    assert not C.colour_agrees(C.whole_vectors(base)[0, 0], C.whole_vectors(other)[0, 0])
+    assert C.distances(base, other, Rule().crop, 0)[0] == np.inf
+
+
+def test_faint_textures_must_correlate_to_match():
+    """Two grey textures of ~3 levels are near in RMS at the spread floor; only a copy correlates."""
+    from pipeline.images.nearcopy import encode
+    from pipeline.images.rule import Rule
+    rng = np.random.default_rng(5)
+    blur = lambda a: Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).resize((256, 256), Image.BICUBIC)
+    one, two = (blur(120 + rng.normal(0, 3, (16, 16, 3)).round()) for _ in range(2))
+    a, b = _thumbs(one), _thumbs(two)
+    assert C.rms(C.whole_vectors(a)[0, 0], C.whole_vectors(b)[0, 0]) <= Rule().colour   # the RMS alone merges them
+    assert C.distances(a, b, Rule().crop, 0)[0] == np.inf
+    assert C.distances(a, _thumbs(encode(one, "JPEG", quality=40)), Rule().crop, 0)[0] <= Rule().colour
+
+
+def test_a_crop_copy_finds_the_cut_colour_code(photo):
+    from pipeline.images.rule import Rule
+    w, h = photo.size
+    original = C.codes(_thumbs(photo))[0]
+    assert len(original) == C.VIEWS + 1
+    for left, top, right, bottom in [(0.06, 0.06, 0.06, 0.06), (0.05, 0.07, 0.07, 0.05)]:
+        cropped = photo.crop((round(left * w), round(top * h), w - round(right * w), h - round(bottom * h)))
+        copy = C.codes(_thumbs(cropped))[0]
+        assert np.bitwise_count(copy[0] ^ original[0]) > Rule().colour_bits      # the whole code misses it
+        assert np.bitwise_count(copy[0] ^ original[-1]) <= Rule().colour_bits    # the cut code finds it

@@ -5,7 +5,10 @@ No image files here: uint8 thumbnails in, distances out. A thumbnail set is
 
 The distance is the RMS difference of ``compared`` vectors: COMPARE_SIDE px
 thumbnails, deviations from the mean colour at unit spread, with the log mean
-colour appended as a brightness and a chroma. Where two images' whole thumbnails differ, one may be a crop of
+colour appended as a brightness and a chroma. Two gates make it infinite: the
+mean colours cannot be one artwork's under a brightness/contrast edit
+(``colour_agrees``), or textured deviations do not correlate (``layout_agrees``).
+Where two images' whole thumbnails differ, one may be a crop of
 the other (or a copy cut to remove a rotation's corners): ``crop_distance``
 finds the crop box of either image that best matches the other, in two steps:
 
@@ -72,6 +75,59 @@ def compared(v: np.ndarray) -> np.ndarray:
 def rms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """RMS difference along the last axis."""
     return np.sqrt(np.maximum(((x - y) ** 2).mean(-1), 0))
+
+
+# The mean-colour gate. A copy changes an artwork's mean colour m the way a
+# brightness or contrast edit does: its grey level L = mean(m) by +-10 %, its
+# chroma c = m - L (the hue direction and saturation) by a factor near 1, never
+# its hue. Two palettes of one layout are apart in one of the two even when
+# the RMS distance, where the four colour terms are diluted among the pixels,
+# is not (a (47, 232, 74) and a (54, 170, 90) green canvas of one layout: 0.105).
+GREY_GATE = 0.15           # |log((L' + 16) / (L + 16))|: a 10 % brightness edit is 0.095
+CHROMA_GATE = 0.25         # |c' - c| <= CHROMA_GATE * max(|c|, |c'|) + CHROMA_SLACK levels
+CHROMA_SLACK = 8.0
+
+
+def _mean_colour(v: np.ndarray) -> np.ndarray:
+    """(..., 3) linear mean colour of compared vectors (from their brightness and chroma terms)."""
+    brightness = v[..., -4:-3] / BRIGHTNESS_WEIGHT
+    return np.exp(brightness + v[..., -3:] / CHROMA_WEIGHT) - 16.0
+
+
+def colour_agrees(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Whether compared vectors' mean colours could be one artwork's (the mean-colour gate), broadcast."""
+    mx, my = _mean_colour(x), _mean_colour(y)
+    lx, ly = mx.mean(-1), my.mean(-1)
+    grey = np.abs(np.log((ly + 16.0) / (lx + 16.0))) <= GREY_GATE
+    cx, cy = mx - lx[..., None], my - ly[..., None]
+    reach = CHROMA_GATE * np.maximum(np.linalg.norm(cx, axis=-1), np.linalg.norm(cy, axis=-1)) + CHROMA_SLACK
+    return grey & (np.linalg.norm(cx - cy, axis=-1) <= reach)
+
+
+# The layout gate. The RMS distance compares deviations scaled to unit spread
+# with a floor (SPREAD_FLOOR), so on a faintly textured image (a micrograph, a
+# canvas with a faint wash) two other layouts are at most spread / floor apart:
+# two adjacent tiles of one grey micrograph, spread 2.2 levels, were 0.104
+# apart with uncorrelated deviations. Where both thumbnails have at least
+# TEXTURE levels of spread, their deviations must correlate (a copy's do:
+# tuning parts, no copy lost at 0.7).
+LAYOUT_GATE = 0.7
+TEXTURE = 1.5
+
+
+def layout_agrees(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Whether compared vectors' pixel deviations correlate (the layout gate; untextured ones always do)."""
+    n = COMPARE_SIDE * COMPARE_SIDE * 3
+    px, py = x[..., :n], y[..., :n]
+    sx, sy = np.sqrt((px ** 2).mean(-1)), np.sqrt((py ** 2).mean(-1))      # spread / max(spread, floor)
+    corr = (px * py).mean(-1) / np.maximum(sx * sy, 1e-12)
+    textured = (sx * SPREAD_FLOOR >= TEXTURE) & (sy * SPREAD_FLOOR >= TEXTURE)
+    return ~textured | (corr >= LAYOUT_GATE)
+
+
+def distance(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """RMS difference of compared vectors along the last axis; inf where a gate (colour, layout) fails."""
+    return np.where(colour_agrees(x, y) & layout_agrees(x, y), rms(x, y), np.inf)
 
 
 def _block_means(thumb: np.ndarray, side: int) -> np.ndarray:
@@ -177,7 +233,7 @@ def refined_distances(src: np.ndarray, target: np.ndarray, ybox: np.ndarray, xbo
     ``src`` (P, S, S, 3) thumbnails are cut; ``target`` (P, VECTOR) compared vectors.
     """
     ybox, xbox = ybox.copy(), xbox.copy()
-    best = rms(box_vectors(src, ybox, xbox), target)
+    best = distance(box_vectors(src, ybox, xbox), target)
     # moving y: cut x first (on the transposed thumbnail, against the transposed target), so the
     # fixed cut is made once per step; moving x: cut y first
     searches = ((ybox, xbox, src.transpose(0, 2, 1, 3), _transposed(target)), (xbox, ybox, src, target))
@@ -189,7 +245,7 @@ def refined_distances(src: np.ndarray, target: np.ndarray, ybox: np.ndarray, xbo
                 tried = np.clip(moving + move, 0, None)
                 too_wide = tried.sum(1) > crop + 1e-9
                 tried[too_wide] = moving[too_wide]
-                d = rms(_cols_cut(cut, tried), goal)
+                d = distance(_cols_cut(cut, tried), goal)
                 better = d < best
                 best[better] = d[better]
                 moving[better] = tried[better]
@@ -203,20 +259,34 @@ def _transposed(v: np.ndarray) -> np.ndarray:
     return np.concatenate([pixels, v[:, c * c * 3:]], axis=1)
 
 
+def framed(thumb: np.ndarray) -> np.ndarray:
+    """(P,) whether a border was trimmed: the core view differs from the whole of (P, VIEWS, S, S, 3) thumbnails."""
+    return (thumb[:, 0] != thumb[:, 1]).any(axis=(1, 2, 3))
+
+
+def frames_only(a: np.ndarray, b: np.ndarray, wa: np.ndarray, wb: np.ndarray) -> np.ndarray:
+    """(P,) pairs whose whole views may agree only by their frames: both ``framed``, cores not in agreement."""
+    return framed(a) & framed(b) & ~np.isfinite(distance(wa[:, 1], wb[:, 1]))
+
+
 def crop_distance(a: np.ndarray, b: np.ndarray, crop: float) -> np.ndarray:
     """(P,) smallest distance of a crop box (up to ``crop`` of each axis) of one thumbnail set to the other's.
 
     ``a``, ``b`` are aligned (P, VIEWS, S, S, 3) thumbnail sets. Views are paired
-    like with like (whole with whole, core with core); both directions are tried.
+    like with like (whole with whole, core with core; not whole with whole
+    where both are ``framed``); both directions are tried.
     """
     best = np.full(len(a), np.inf, np.float32)
     for lo in range(0, len(a), CHUNK):
         sa, sb = a[lo:lo + CHUNK], b[lo:lo + CHUNK]
         targets = (whole_vectors(sb), whole_vectors(sa))
+        both_framed = frames_only(sa, sb, targets[1], targets[0])
         for side, (src, tv) in enumerate(((sa, targets[0]), (sb, targets[1]))):
             for view in range(VIEWS):
                 ybox, xbox = aligned_boxes(src[:, view], (sb, sa)[side][:, view], crop)
-                d = rms(box_vectors(src[:, view], ybox, xbox), tv[:, view])
+                d = distance(box_vectors(src[:, view], ybox, xbox), tv[:, view])
+                if view == 0:
+                    d[both_framed] = np.inf
                 near = np.flatnonzero(d <= REFINE_GATE)
                 if len(near):
                     d[near] = refined_distances(src[near, view], tv[near, view], ybox[near], xbox[near], crop)
@@ -227,13 +297,16 @@ def crop_distance(a: np.ndarray, b: np.ndarray, crop: float) -> np.ndarray:
 def distances(a: np.ndarray, b: np.ndarray, crop: float, enough: float) -> np.ndarray:
     """(P,) colour distance of aligned thumbnail sets ``a``, ``b`` (P, VIEWS, S, S, 3).
 
-    The closest pair of whole views (any view with any); where that is above
-    ``enough``, the best crop box too (``crop_distance``).
+    The closest pair of whole views (any view with any, but not whole with whole
+    where both are ``framed``: two mats alike outweigh faint content inside
+    them); where that is above ``enough``, the best crop box too (``crop_distance``).
     """
     if len(a) == 0:
         return np.zeros(0, np.float32)
     wa, wb = whole_vectors(a), whole_vectors(b)
-    best = rms(wa[:, :, None], wb[:, None]).min(axis=(1, 2))
+    d = distance(wa[:, :, None], wb[:, None])
+    d[frames_only(a, b, wa, wb), 0, 0] = np.inf
+    best = d.min(axis=(1, 2))
     todo = np.flatnonzero(best > enough)
     if len(todo) and crop > 0:
         best[todo] = np.minimum(best[todo], crop_distance(a[todo], b[todo], crop))
@@ -250,8 +323,30 @@ CODE_SIDE = 8
 _PLANES = np.random.default_rng(20261127).standard_normal((CODE_SIDE * CODE_SIDE * 3, 64)).astype(np.float32)
 
 
+# A crop of 2-10 % per side moves the whole view's code; the core cut by CODE_CUT
+# per side (the middle of that range) is coded too, and a crop copy's whole view
+# finds it (tuning parts: crop copies found 0.878 -> 0.915 and 0.927 -> 0.939;
+# 0.04 found fewer, 0.08 as many).
+CODE_CUT = 0.06
+
+
+def _cut_blocks(thumb: np.ndarray, cut: float) -> np.ndarray:
+    """(N, CODE_SIDE ** 2 * 3) block means of (N, S, S, 3) thumbnails with ``cut`` of each side cut off."""
+    n, s = len(thumb), THUMB_SIDE
+    m = resample_matrices(np.array([(cut, cut)]))[0]                                     # (C, S)
+    rows = (m @ thumb.reshape(n, s, s * 3).astype(np.float32)).reshape(n, COMPARE_SIDE, s, 3)
+    both = m @ rows.transpose(0, 2, 1, 3).reshape(n, s, COMPARE_SIDE * 3)                # (N, C_x, C_y * 3)
+    f = COMPARE_SIDE // CODE_SIDE
+    both = both.reshape(n, CODE_SIDE, f, CODE_SIDE, f, 3).mean(axis=(2, 4)).transpose(0, 2, 1, 3)
+    return both.reshape(n, -1)
+
+
 def codes(thumb: np.ndarray) -> np.ndarray:
-    """(N, VIEWS) uint64 colour codes of (N, VIEWS, THUMB_SIDE, THUMB_SIDE, 3) thumbnails."""
-    bits = normalise(_block_means(thumb, CODE_SIDE)) @ _PLANES > 0
+    """(N, VIEWS + 1) uint64 colour codes of (N, VIEWS, THUMB_SIDE, THUMB_SIDE, 3) thumbnails.
+
+    One per view, then one of the core cut by CODE_CUT per side (a crop copy's whole view finds it).
+    """
+    blocks = np.concatenate([_block_means(thumb, CODE_SIDE), _cut_blocks(thumb[:, 1], CODE_CUT)[:, None]], axis=1)
+    bits = normalise(blocks) @ _PLANES > 0
     return np.packbits(bits, axis=-1).view(">u8")[..., 0].astype(np.uint64)
 

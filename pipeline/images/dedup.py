@@ -10,8 +10,8 @@ No DVC or params.yaml here: arguments in, values out. The public API::
     Fingerprints(phash: uint64 (N, VIEWS), thumb: uint8 (N, 2, 32, 32, 3), content: int64 (N, 2))
         One row per image. pHash views: whole, border-trimmed core, three crops of
         the core; colour thumbnails of the whole and of the core; ``content`` is
-        the (width, height) left after trimming borders; ``colour_code`` (N, 2) is
-        made from the thumbnails. ``len(fps)``, ``fps[idx]``, ``Fingerprints.concat([...])``.
+        the (width, height) left after trimming borders; ``colour_code`` (N, 3) is
+        made from the thumbnails (whole, core, core cut by 6 % per side). ``len(fps)``, ``fps[idx]``, ``Fingerprints.concat([...])``.
     fingerprint(image, rule=Rule()) -> (pHashes, thumbnails, content size)
         One image (PIL.Image or uint8 HxWx3 / HxW array).
     fingerprints(images, rule=Rule()) -> Fingerprints
@@ -78,7 +78,7 @@ class Fingerprints:
     phash: np.ndarray    # (N, VIEWS) uint64: pHash of the whole image, its border-trimmed core, crops of the core
     thumb: np.ndarray    # (N, THUMB_VIEWS, THUMB_SIDE, THUMB_SIDE, 3) uint8: colour thumbnails, whole and trimmed
     content: np.ndarray  # (N, 2) int64: width, height after trimming borders
-    colour_code: np.ndarray | None = None   # (N, THUMB_VIEWS) uint64: ``colourtest.codes(thumb)``, made when left out
+    colour_code: np.ndarray | None = None   # (N, THUMB_VIEWS + 1) uint64: ``colourtest.codes(thumb)``, made when left out
 
     def __post_init__(self):
         if self.colour_code is None:

@@ -51,14 +51,14 @@ def hamming_pairs(a: np.ndarray, max_dist: int, b: np.ndarray | None = None
         order = np.argsort(rb[c], kind="stable")
         counts = np.bincount(rb[c], minlength=1 << (edges[c + 1] - edges[c])).astype(np.int32)
         starts = np.cumsum(counts, dtype=np.int64) - counts
+        occupied = counts > 0       # a quarter of the table's bytes: the gather below stays in cache
         for flip in _flip_masks(edges[c + 1] - edges[c], radius):
             key = qa[c] ^ flip
-            n = counts[key]
-            hit = np.flatnonzero(n)
+            hit = np.flatnonzero(occupied[key])
             if len(hit) == 0:
                 continue
-            n = n[hit]
             key = key[hit]
+            n = counts[key]
             qi = np.repeat(hit, n)
             offset = np.arange(len(qi)) - np.repeat(np.cumsum(n) - n, n)
             rj = order[starts[key].repeat(n) + offset]
