@@ -21,7 +21,8 @@ LENGTH_KEYS = ("kimg", "fade_kimg", "stable_kimg")   # required where they apply
 # Shared keys (``train``); every other field is fixed by the stage (resolution, base) or internal.
 SHARED_KEYS = ("seed", "device", "z_dim", "channels", "loss", "gamma", "r1_every", "ema_kimg", "augment",
                "augment_p", "ada_target", "ada_kimg", "xflip", "watch_kimg", "watch_samples",
-               "collapse_modes", "collapse_top3", "collapse_recall", "checkpoint_kimg", "max_rollbacks", "mbstd_group")
+               "collapse_modes", "collapse_top3", "collapse_recall", "checkpoint_kimg", "max_rollbacks", "mbstd_group",
+               "mode_seeking")
 # Widths for 2 CPU cores; ProGAN-like on a GPU: {4: 512, 8: 512, 16: 512, 32: 512, 64: 256, 128: 128, 256: 64}
 CPU_CHANNELS = {4: 32, 8: 32, 16: 16, 32: 16, 64: 8, 128: 8, 256: 8}
 
@@ -63,6 +64,7 @@ class TrainConfig:
     gp_limit: float = 1e4        # a penalty above this counts as an explosion
     max_rollbacks: int = knob(3, minimum=0)
     mbstd_group: int = knob(4, minimum=1)
+    mode_seeking: float = knob(0.0, minimum=0)   # weight of the MSGAN regulariser in the G loss; 0: off
 
     @classmethod
     def from_params(cls, train: Mapping, res: Mapping, ladder: Ladder, size: int) -> "TrainConfig":

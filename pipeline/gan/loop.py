@@ -31,7 +31,7 @@ from pipeline.gan import checkpoint as ckpt
 from pipeline.gan.augment import AdaptiveP, augment
 from pipeline.gan.config import TrainConfig
 from pipeline.gan.ema import update_ema
-from pipeline.gan.losses import d_loss, g_loss
+from pipeline.gan.losses import d_loss, g_loss, mode_seeking
 from pipeline.gan.networks import fade_reals
 from pipeline.gan.sampling import generate, latents, to_float, to_uint8
 from pipeline.gan.watch import MIN_DELTA, CollapseRule, QualityWatch, plateau_figure
@@ -277,9 +277,12 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
 
         # Generator step, against the updated discriminator (whose weights need no gradient here).
         D.requires_grad_(False)
+        z = torch.randn(batch, cfg.z_dim, device=device)
         with autocast:
-            fake = G(torch.randn(batch, cfg.z_dim, device=device), alpha).float()
+            fake = G(z, alpha).float()
         loss_g = g_loss(cfg.loss, D_fn, fake)
+        if cfg.mode_seeking > 0:
+            loss_g = loss_g + cfg.mode_seeking * mode_seeking(z, fake)
         if diverged([loss_g.item()], 0.0):
             D.requires_grad_(True)
             rollback(loss_d.item(), loss_g.item(), penalty)

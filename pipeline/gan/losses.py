@@ -49,6 +49,20 @@ def ns_g(D: Critic, fake: torch.Tensor) -> torch.Tensor:
     return F.softplus(-D(fake)).mean()
 
 
+def mode_seeking(z: torch.Tensor, fake: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """MSGAN's regulariser (Mao et al. 2019): the inverse of how far two samples are per unit of latent distance.
+
+    The batch is paired first half with second half; minimising this spreads
+    samples of distant latents apart, against the generator mapping many
+    latents onto a few images.
+    """
+    z1, z2 = z.flatten(1).chunk(2)
+    f1, f2 = fake.flatten(1).chunk(2)
+    n = min(len(z1), len(z2))
+    ratio = (f1[:n] - f2[:n]).abs().mean(1) / (z1[:n] - z2[:n]).abs().mean(1)
+    return (1 / (ratio + eps)).mean()
+
+
 def d_loss(kind: str, D: Critic, real, fake, gamma: float, g=None):
     if kind == "wgan-gp":
         return wgan_gp_d(D, real, fake, gamma, g=g)
