@@ -44,11 +44,9 @@ def overridden(overrides: list[str]) -> dict:
 
 
 def stage_kimg(params: dict, size: int) -> float:
-    """Thousands of images the stage of ``size`` trains at most (its cap)."""
+    """Thousands of images the stage of ``size`` trains at most (its cap), as the stage reads them."""
     ladder = Ladder.from_params(P.section(params, "ladder"))
-    entry, name = res_entry(P.section(params, "res"), size)
-    keys = ("kimg",) if size == ladder.base else ("fade_kimg", "stable_kimg")
-    return sum(P.convert(entry.get(k, 0), float, f"{name}.{k}") for k in keys)
+    return TrainConfig.from_params(P.section(params, "train"), P.section(params, "res"), ladder, size).total_kimg
 
 
 def measure(size: int, shared: dict, batch: int, steps: int, device: str) -> dict:

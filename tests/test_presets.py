@@ -11,7 +11,7 @@ import yaml
 from pipeline import params as P
 from pipeline.gan.config import TrainConfig
 from pipeline.gan.ladder import Ladder
-from tests.test_params import ROOT, validate_all
+from tests.test_params import ROOT, leaves, validate_all
 
 PRESET = ROOT / "pipeline" / "presets" / "gpu-256.args"
 
@@ -34,11 +34,7 @@ def gpu_params(tmp_path_factory) -> dict:
 
 def test_every_override_lands_on_a_key_of_params_yaml(gpu_params):
     validate_all(gpu_params)
-    flat = {}
-    def walk(tree, prefix=""):
-        for k, v in (tree.items() if isinstance(tree, dict) else enumerate(tree)):
-            walk(v, P.join(prefix, k)) if isinstance(v, (dict, list)) else flat.setdefault(P.join(prefix, k), v)
-    walk(gpu_params)
+    flat = dict(leaves(gpu_params))
     for override in preset_overrides():
         key, value = override.lstrip("+").split("=", 1)
         assert flat.get(key) == yaml.safe_load(value), override

@@ -169,12 +169,16 @@ def _rows_cut(thumb: np.ndarray, ybox: np.ndarray) -> np.ndarray:
     return r.reshape(p, COMPARE_SIDE, s, 3).transpose(0, 2, 1, 3).reshape(p, s, -1)
 
 
-def _cols_cut(rows_cut: np.ndarray, xbox: np.ndarray) -> np.ndarray:
-    """(P, VECTOR) compared vectors of ``_rows_cut`` output cut to its x box."""
+def _box_pixels(rows_cut: np.ndarray, xbox: np.ndarray) -> np.ndarray:
+    """(P, C, C, 3) pixels, rows first, of ``_rows_cut`` output cut to its x box."""
     p = len(rows_cut)
     both = resample_matrices(xbox) @ rows_cut                                           # (P, C_x, C_y * 3)
-    both = both.reshape(p, COMPARE_SIDE, COMPARE_SIDE, 3).transpose(0, 2, 1, 3)
-    return compared(both.reshape(p, -1))
+    return both.reshape(p, COMPARE_SIDE, COMPARE_SIDE, 3).transpose(0, 2, 1, 3)
+
+
+def _cols_cut(rows_cut: np.ndarray, xbox: np.ndarray) -> np.ndarray:
+    """(P, VECTOR) compared vectors of ``_rows_cut`` output cut to its x box."""
+    return compared(_box_pixels(rows_cut, xbox).reshape(len(rows_cut), -1))
 
 
 def box_vectors(thumb: np.ndarray, ybox: np.ndarray, xbox: np.ndarray) -> np.ndarray:
@@ -332,13 +336,10 @@ CODE_CUT = 0.06
 
 def _cut_blocks(thumb: np.ndarray, cut: float) -> np.ndarray:
     """(N, CODE_SIDE ** 2 * 3) block means of (N, S, S, 3) thumbnails with ``cut`` of each side cut off."""
-    n, s = len(thumb), THUMB_SIDE
-    m = resample_matrices(np.array([(cut, cut)]))[0]                                     # (C, S)
-    rows = (m @ thumb.reshape(n, s, s * 3).astype(np.float32)).reshape(n, COMPARE_SIDE, s, 3)
-    both = m @ rows.transpose(0, 2, 1, 3).reshape(n, s, COMPARE_SIDE * 3)                # (N, C_x, C_y * 3)
+    box = np.array([(cut, cut)])            # one box for all: its resampling matrix broadcasts
+    pixels = _box_pixels(_rows_cut(thumb, box), box)                                     # (N, C, C, 3)
     f = COMPARE_SIDE // CODE_SIDE
-    both = both.reshape(n, CODE_SIDE, f, CODE_SIDE, f, 3).mean(axis=(2, 4)).transpose(0, 2, 1, 3)
-    return both.reshape(n, -1)
+    return pixels.reshape(len(thumb), CODE_SIDE, f, CODE_SIDE, f, 3).mean(axis=(2, 4)).reshape(len(thumb), -1)
 
 
 def codes(thumb: np.ndarray) -> np.ndarray:
