@@ -36,7 +36,7 @@ from pipeline.gan import checkpoint as ckpt
 from pipeline.gan import loop
 from pipeline.gan.sampling import latents, to_float, to_uint8
 from pipeline.metrics.modes import classify_in_chunks, mode_metrics
-from pipeline.images.colourfield import MODE_NAMES, classify
+from pipeline.synthetic import MODE_NAMES, classify
 from pipeline.train import config
 
 NZ, NGF, NDF, BATCH, LR, BETAS = 100, 64, 64, 128, 2e-4, (0.5, 0.999)

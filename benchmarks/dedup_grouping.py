@@ -22,8 +22,8 @@ import time
 
 import numpy as np
 
-from pipeline.images import dedup as D
-from pipeline.images.hamming import hamming_pairs
+from pipeline.neardup import detect as D
+from pipeline.neardup.hamming import hamming_pairs
 
 
 def main() -> None:

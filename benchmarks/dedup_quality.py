@@ -1,7 +1,7 @@
 """Pairwise precision and recall of near-duplicate grouping, on tuning parts and a held-out test part.
 
 Originals are made here, independently of the synthetic scrape source
-(``pipeline.images.colourfield``), in four families:
+(``pipeline.synthetic``), in four families:
 
 - ``flat``: colour fields of 2-3 soft horizontal bands, no brush texture or grain;
 - ``geometric``: hard-edged rectangles, discs and bars on a plain ground;
@@ -14,7 +14,7 @@ photographs) that must stay apart. The parts share no base image: other
 photographs, other random layouts and palettes (other seeds). Thresholds and
 gates are chosen on ``tune`` and ``seen`` (a former test part whose failures
 were studied) and measured on ``test``, which tuning never looked at. Every original gets one planted
-copy of each kind in ``pipeline.images.nearcopy.KINDS``.
+copy of each kind in ``benchmarks.nearcopy.KINDS``.
 
     PYTHONPATH=. python benchmarks/dedup_quality.py [--part tune|seen|test|all] [--hash-bits N] [--colour X] ...
 
@@ -34,8 +34,8 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from pipeline.images import dedup as D
-from pipeline.images.nearcopy import KINDS
+from pipeline.neardup import detect as D
+from benchmarks.nearcopy import KINDS
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 from PIL import Image
 
-from pipeline.images.store import RawStore
+from pipeline.sources.store import RawStore
 from pipeline.sources.download import Candidate, download
 from pipeline.sources.http import Fetcher
 

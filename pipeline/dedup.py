@@ -16,7 +16,7 @@ from pipeline import params as P
 from pipeline.fsutil import atomic_path, write_csv
 from pipeline.images.load import open_rgb
 from pipeline.images.parallel import imap
-from pipeline.images.rule import Rule
+from pipeline.neardup.rule import Rule
 from pipeline.images.grid import image_grid
 from pipeline.images.sheet import label, thumbnail
 
@@ -32,7 +32,7 @@ SHEET_TILE = 96
 
 
 def _fingerprint_file(job: tuple[str, Rule]):
-    from pipeline.images import dedup as D
+    from pipeline.neardup import detect as D
 
     path, rule = job
     image, _ = open_rgb(path)
@@ -70,7 +70,7 @@ def choose_kept(rows: pd.DataFrame, groups: np.ndarray) -> np.ndarray:
 def run(raw: Path, out: Path, rule: Rule, workers: int = 0) -> pd.DataFrame:
     """Deduplicate the store under ``raw`` into ``out``; return the unique manifest."""
     # imagehash and scipy load here, not at import: a params error stops the stage within a second
-    from pipeline.images import dedup as D
+    from pipeline.neardup import detect as D
 
     rows = pd.read_csv(raw / "manifest.csv", dtype={"sha256": str, "file": str}, keep_default_na=False)
     if rows.empty:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from pipeline import params as P
-from pipeline.images.rule import Rule
+from pipeline.neardup.rule import Rule
 from pipeline.metrics.settings import Settings
 
 MODELS, DATA, METRICS, PLOTS = Path("models"), Path("data/prepared"), Path("metrics/res"), Path("plots")
@@ -29,7 +29,7 @@ def train_labels(index_csv: Path, n_rows: int) -> tuple["np.ndarray | None", str
     import numpy as np
     import pandas as pd
 
-    from pipeline.images.colourfield import MODE_NAMES
+    from pipeline.synthetic import MODE_NAMES
 
     if not index_csv.exists():
         return None, f"{index_csv} not found"
@@ -56,7 +56,7 @@ def evaluate(size: int, params: dict) -> dict:
     from pipeline.fsutil import atomic_path, write_json
     from pipeline.gan.checkpoint import ModelDirError, load_generator
     from pipeline.gan.sampling import generate, latents
-    from pipeline.images.colourfield import MODE_NAMES, classify
+    from pipeline.synthetic import MODE_NAMES, classify
     from pipeline.images.grid import image_grid
     from pipeline.metrics.report import measure
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from pipeline import params as P
-from pipeline.images.store import RawStore
+from pipeline.sources.store import RawStore
 from pipeline.sources import KINDS, ScrapeConfig
 
 RAW = "data/raw"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.images.colourfield import MODE_NAMES, render
+from pipeline.synthetic import MODE_NAMES, render
 
 
 def paintings(n: int, size: int = 32, seed: int = 0, modes=None) -> np.ndarray:

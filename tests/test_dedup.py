@@ -5,9 +5,9 @@ import pytest
 from PIL import Image
 
 from pipeline import dedup as stage
-from pipeline.images import colourfield
-from pipeline.images import dedup as D
-from pipeline.images.nearcopy import KINDS
+from pipeline import synthetic as colourfield
+from pipeline.neardup import detect as D
+from benchmarks.nearcopy import KINDS
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def _flat_bands(colours, edges=((0.12, 0.45), (0.55, 0.88)), size=(300, 240)) ->
 def _issue_copies(im: Image.Image) -> dict:
     """The copies of issue 11's independent set, which the former rule missed on flat paintings and photos."""
     from PIL import ImageEnhance
-    from pipeline.images.nearcopy import encode
+    from benchmarks.nearcopy import encode
     w, h = im.size
     t = round(0.04 * w)
     bordered = Image.new("RGB", (w + 2 * t, h + 2 * t), (255, 255, 255))
@@ -149,7 +149,7 @@ def test_trim_border_cuts_a_letterbox_and_never_more_than_trim_max(painting):
 @pytest.mark.parametrize("colour", [(255, 255, 255), (0, 0, 0), (150, 90, 200)])
 def test_trim_border_cuts_a_jpeg_mat_to_within_a_percent(photo, colour):
     """JPEG leaves a mat uneven near the picture; the cut still lands on the picture's edge."""
-    from pipeline.images.nearcopy import encode
+    from benchmarks.nearcopy import encode
     t = 14   # 5.5 % of 256
     matted = Image.new("RGB", (256 + 2 * t, 256 + 2 * t), colour)
     matted.paste(photo, (t, t))
@@ -248,7 +248,7 @@ def test_another_palette_of_a_near_monochrome_layout_at_the_same_brightness_is_a
 def test_matted_copies_of_adjacent_tiles_of_a_faint_micrograph_stay_apart():
     """Two black mats alike outweigh faint content: the whole views must not match on their frames."""
     import skimage.data
-    from pipeline.images.nearcopy import _mat, encode
+    from benchmarks.nearcopy import _mat, encode
     cell = Image.fromarray(skimage.data.cell()).convert("RGB")
     w, h = cell.size
     tiles = [cell.crop((0, 0, w // 2, h // 2)), cell.crop((0, h // 2, w // 2, h))]
@@ -260,7 +260,7 @@ def test_matted_copies_of_adjacent_tiles_of_a_faint_micrograph_stay_apart():
 def test_real_photos_are_kept_apart_and_their_copies_grouped():
     import skimage.data
     from pipeline.images.load import to_rgb
-    from pipeline.images.nearcopy import encode
+    from benchmarks.nearcopy import encode
     names = ["astronaut", "camera", "chelsea", "coffee", "coins", "rocket", "immunohistochemistry", "page",
              "hubble_deep_field", "moon"]
     originals = []

@@ -11,7 +11,7 @@ from model_helpers import write_untrained_model
 from pipeline import evaluate as E
 from pipeline.metrics.settings import Settings
 from pipeline.params import ParamError
-from pipeline.images.colourfield import MODE_NAMES
+from pipeline.synthetic import MODE_NAMES
 
 SMALL = {"n_samples": 48, "seed": 1, "swd_images": 16, "msssim_pairs": 10, "distinct_images": 20,
          "memorization_samples": 20, "prdc_images": 16, "modes_min_count": 2, "panel_pairs": 4,

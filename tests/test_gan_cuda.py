@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from pipeline.gan import checkpoint as ckpt
-from pipeline.images.colourfield import MODES, render
+from pipeline.synthetic import MODES, render
 from tests.train_helpers import CHANNELS, run_stage
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")

@@ -14,7 +14,7 @@ from pipeline.gan import checkpoint as ckpt
 from pipeline.gan.loop import WATCH_SEED, TrainConfig, train
 from pipeline.gan.sampling import latents, to_uint8
 from pipeline.gan.watch import QualityWatch, plateau_figure
-from pipeline.images.colourfield import MODES, render
+from pipeline.synthetic import MODES, render
 from tests.train_helpers import generator_weights, make_project, run_stage
 
 torch.set_num_threads(1)

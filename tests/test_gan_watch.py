@@ -1,6 +1,6 @@
 """The quality watch and its collapse rule, on real paintings standing in for generators.
 
-A "generator" here is a set of rendered paintings (``pipeline.images.colourfield.render``)
+A "generator" here is a set of rendered paintings (``pipeline.synthetic.render``)
 drawn from a chosen mode mix: all 24 modes evenly (healthy), only half of them, or 90%
 of its samples in 3 modes. One call of the watch is one watch interval.
 """
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.gan.watch import CollapseRule, QualityWatch
-from pipeline.images.colourfield import MODES, render
+from pipeline.synthetic import MODES, render
 from pipeline.metrics import swd
 
 N = 256

@@ -1,7 +1,7 @@
 import numpy as np
 
 from metrics_helpers import paintings
-from pipeline.images.dedup import Rule
+from pipeline.neardup.detect import Rule
 from pipeline.metrics.memorization import memorization, nearest_panel
 
 

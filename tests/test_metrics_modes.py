@@ -5,7 +5,7 @@ import pytest
 
 from metrics_helpers import paintings
 from pipeline.metrics.modes import classify_in_chunks, kl, mode_metrics
-from pipeline.images.colourfield import classify
+from pipeline.synthetic import classify
 
 
 def test_matching_histograms_have_near_zero_kl_and_full_coverage():

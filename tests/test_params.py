@@ -13,7 +13,7 @@ import yaml
 from pipeline import params as P
 from pipeline.gan.ladder import Ladder
 from pipeline.gan.config import TrainConfig
-from pipeline.images.dedup import Rule
+from pipeline.neardup.detect import Rule
 from pipeline.metrics.settings import Settings
 from pipeline.prepare import Prepare
 from pipeline.sources import ScrapeConfig

@@ -7,7 +7,7 @@ import time
 import pytest
 from PIL import Image
 
-from pipeline.images.store import RawStore
+from pipeline.sources.store import RawStore
 from pipeline.params import ParamError
 from pipeline.sources import html
 from pipeline.sources.html import parse_page, parse_srcset

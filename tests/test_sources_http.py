@@ -8,7 +8,7 @@ from email.utils import formatdate
 import pytest
 from werkzeug import Response
 
-from pipeline.images.store import Rejected
+from pipeline.sources.store import Rejected
 from pipeline.params import ParamError
 from pipeline.sources import ScrapeConfig
 from pipeline.sources.http import ROBOTS_MAX_BYTES, Fetcher, HttpSettings, retry_after

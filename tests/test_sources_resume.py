@@ -14,7 +14,7 @@ import pytest
 import yaml
 from werkzeug import Response
 
-from pipeline.images.store import RawStore, Rejected
+from pipeline.sources.store import RawStore, Rejected
 from web_fixtures import CONTACT, image, read_csv, requested, site, _host_a  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from pipeline.images.store import RawStore
-from pipeline.images import colourfield as C
+from pipeline.sources.store import RawStore
+from pipeline import synthetic as C
 from pipeline.sources import synthetic
 from pipeline.sources.http import HttpSettings
 

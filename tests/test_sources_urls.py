@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.images.store import RawStore
+from pipeline.sources.store import RawStore
 from pipeline.params import ParamError
 from pipeline.sources import urls
 from pipeline.sources.download import Candidate, download

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.images.store import RawStore, Rejected, inspect_image
+from pipeline.sources.store import RawStore, Rejected, inspect_image
 from pipeline.params import ParamError
 from pipeline.sources import folder
 from pipeline.sources.http import HttpSettings

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import yaml
 
-from pipeline.images.colourfield import MODES, render
+from pipeline.synthetic import MODES, render
 
 REPO = Path(__file__).resolve().parents[1]
 CHANNELS = {4: 8, 8: 8, 16: 4, 32: 4}

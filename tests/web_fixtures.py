@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 from pytest_httpserver import HTTPServer
 
-from pipeline.images.store import RawStore
+from pipeline.sources.store import RawStore
 from pipeline.sources.http import HttpSettings
 
 CONTACT = "tests@example.org"

@@ -4,7 +4,7 @@
 stage's resolution; calling it with ``n`` generator samples (uint8 NHWC) returns
 k-NN precision/recall in the evaluation's fixed feature space (``pipeline.metrics.prdc``),
 SWD x1e3 (``pipeline.metrics.swd``, from 16 px up) and, where the reals are the
-synthetic colour fields (``pipeline.images.colourfield.classify`` labels at least
+synthetic colour fields (``pipeline.synthetic.classify`` labels at least
 SYNTHETIC_SHARE of them), the mode figures. Its ``floor`` holds the same figures
 of a second, disjoint set of reals: what a perfect generator would show at this count.
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.images.colourfield import MODES, classify
+from pipeline.synthetic import MODES, classify
 from pipeline.metrics import modes, prdc, swd
 
 SEED = 7

@@ -1,4 +1,4 @@
-"""Image library: loading, hashing and near-duplicate search, resizing, the raw store, grids and the colour-field paintings.
+"""Generic image helpers: load, resize, grid, contact sheet, parallel map.
 
 Library code: arrays and paths in, values out; no DVC.
 """

@@ -1,6 +1,6 @@
 """Distinct share: how many images of a set are not near-duplicates of another.
 
-Uses the project's own near-duplicate rule (``pipeline.images.dedup``), the one
+Uses the project's own near-duplicate rule (``pipeline.neardup.detect``), the one
 that deduplicates the training data, so "distinct" means the same thing for
 samples and for the real images. A generator reduced to "3 or 4 kinds of
 images" scores near 0; a healthy one scores about what the real images score.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.images import dedup
+from pipeline.neardup import detect as dedup
 
 
 def distinct_share(images: np.ndarray, rule: dedup.Rule = dedup.Rule()) -> float:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipeline.images import dedup
+from pipeline.neardup import detect as dedup
 from pipeline.images.grid import image_grid
 
 SIDE = 32

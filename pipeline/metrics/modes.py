@@ -1,6 +1,6 @@
 """Modes of the synthetic paintings: how many a generator covers and how its mix differs from the training mix.
 
-Labels come from ``pipeline.images.colourfield.classify`` (mode index, or -1 for
+Labels come from ``pipeline.synthetic.classify`` (mode index, or -1 for
 "no clean painting of any mode"). Unclassified samples are left out of the
 histogram and reported as their own share.
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from pipeline.images import dedup
+from pipeline.neardup import detect as dedup
 from pipeline.metrics import diversity, fid, memorization, modes, msssim, prdc, swd
 from pipeline.metrics.settings import Settings
 

@@ -28,7 +28,7 @@ from urllib.parse import urlencode, urlsplit
 from bs4 import BeautifulSoup
 from tqdm import tqdm
 
-from pipeline.images.store import RawStore, Rejected
+from pipeline.sources.store import RawStore, Rejected
 from pipeline.params import ParamError, knob, read
 from pipeline.sources.download import Candidate, download
 from pipeline.sources.http import Fetcher, HttpSettings, retry_after

@@ -20,7 +20,7 @@ from typing import Iterable
 
 from tqdm import tqdm
 
-from pipeline.images.store import RawStore, Rejected
+from pipeline.sources.store import RawStore, Rejected
 from pipeline.sources.http import Fetcher
 
 

@@ -10,7 +10,7 @@ from typing import Mapping
 
 from tqdm import tqdm
 
-from pipeline.images.store import RawStore, Rejected
+from pipeline.sources.store import RawStore, Rejected
 from pipeline.params import ParamError, build, knob
 from pipeline.sources.http import HttpSettings
 

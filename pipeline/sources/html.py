@@ -24,7 +24,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import soupsieve
 from bs4 import BeautifulSoup, Tag
 
-from pipeline.images.store import RawStore, Rejected
+from pipeline.sources.store import RawStore, Rejected
 from pipeline.params import ParamError, knob, read
 from pipeline.sources.download import Candidate, download
 from pipeline.sources.http import Fetcher, HttpSettings

@@ -38,7 +38,7 @@ from urllib3.exceptions import (ConnectTimeoutError, InvalidHeader, LocationValu
 from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
 
-from pipeline.images.store import Rejected
+from pipeline.sources.store import Rejected
 from pipeline.params import ParamError, build, knob
 
 VERSION = "0.1"

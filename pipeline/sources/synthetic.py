@@ -1,6 +1,6 @@
 """``{kind: synthetic, n: 1200, size: 128, seed: 0}``: offline colour-field paintings.
 
-The paintings and their modes come from ``pipeline.images.colourfield``; each
+The paintings and their modes come from ``pipeline.synthetic``; each
 stored row records its mode, so evaluation can compare generated modes with
 the training mix.
 """
@@ -14,8 +14,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from pipeline.images.colourfield import MODE_NAMES, MODES, render
-from pipeline.images.store import RawStore
+from pipeline.synthetic import MODE_NAMES, MODES, render
+from pipeline.sources.store import RawStore
 from pipeline.params import build, knob
 from pipeline.sources.http import HttpSettings
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from pipeline.images.store import MANIFEST_COLUMNS, RawStore
+from pipeline.sources.store import MANIFEST_COLUMNS, RawStore
 from pipeline.params import ParamError, build, knob
 from pipeline.sources.download import Candidate, download
 from pipeline.sources.http import Fetcher, HttpSettings

@@ -1,7 +1,7 @@
 """Hamming-radius search over 64-bit codes: every pair within a distance, sub-quadratic.
 
 No image knowledge here: uint64 arrays in, index pairs out. Used by
-``pipeline.images.dedup`` for its candidate search over perceptual hashes.
+``pipeline.neardup.detect`` for its candidate search over perceptual hashes.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The "same artwork" decision's thresholds: ``Rule``, read from params.yaml's ``dedup`` section.
 
 Apart from the hashing code (imagehash, scipy) so stages check their params before the heavy imports;
-``pipeline.images.dedup`` applies it.
+``pipeline.neardup.detect`` applies it.
 """
 from __future__ import annotations
 

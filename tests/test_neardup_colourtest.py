@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.images import colourtest as C
+from pipeline.neardup import colourtest as C
 
 
 def _thumbs(image: Image.Image) -> np.ndarray:
@@ -40,7 +40,7 @@ def test_coarse_search_finds_the_crop_box(photo):
 
 
 def test_crop_distance_sees_through_a_crop_of_eight_percent(photo):
-    from pipeline.images.rule import Rule
+    from pipeline.neardup.rule import Rule
     w, h = photo.size
     cropped = photo.crop((round(0.08 * w), 0, w, h - round(0.08 * h)))
     a, b = _thumbs(photo), _thumbs(cropped)
@@ -60,7 +60,7 @@ def test_mean_colour_counts_beyond_a_brightness_edit():
 
 
 def test_colour_codes_are_near_for_a_jpeg_copy_and_far_for_other_images(photo):
-    from pipeline.images.nearcopy import encode
+    from benchmarks.nearcopy import encode
     small = photo.resize((256, 256))
     copy = encode(small, "JPEG", quality=40)
     other = small.transpose(Image.FLIP_TOP_BOTTOM)
@@ -80,7 +80,7 @@ def _layout(colour, rng_seed=3) -> Image.Image:
 def test_mean_colour_gate_passes_brightness_and_contrast_edits_and_stops_another_palette():
     from PIL import ImageEnhance
 
-    from pipeline.images.rule import Rule
+    from pipeline.neardup.rule import Rule
     green = _layout((47, 232, 74))
     base = _thumbs(green)
     for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast):
@@ -96,8 +96,8 @@ def test_mean_colour_gate_passes_brightness_and_contrast_edits_and_stops_another
 
 def test_faint_textures_must_correlate_to_match():
     """Two grey textures of ~3 levels are near in RMS at the spread floor; only a copy correlates."""
-    from pipeline.images.nearcopy import encode
-    from pipeline.images.rule import Rule
+    from benchmarks.nearcopy import encode
+    from pipeline.neardup.rule import Rule
     rng = np.random.default_rng(5)
     blur = lambda a: Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).resize((256, 256), Image.BICUBIC)
     one, two = (blur(120 + rng.normal(0, 3, (16, 16, 3)).round()) for _ in range(2))
@@ -108,7 +108,7 @@ def test_faint_textures_must_correlate_to_match():
 
 
 def test_a_crop_copy_finds_the_cut_colour_code(photo):
-    from pipeline.images.rule import Rule
+    from pipeline.neardup.rule import Rule
     w, h = photo.size
     original = C.codes(_thumbs(photo))[0]
     assert len(original) == C.VIEWS + 1

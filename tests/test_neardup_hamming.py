@@ -1,7 +1,7 @@
 """Multi-index Hamming search: exactly the pairs a brute-force scan finds, at every radius."""
 import numpy as np
 
-from pipeline.images.hamming import hamming_pairs
+from pipeline.neardup.hamming import hamming_pairs
 
 
 def test_hamming_pairs_equals_brute_force():

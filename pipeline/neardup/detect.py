@@ -41,7 +41,7 @@ colour code, a SimHash of the colour thumbnail, as a second key. The colour test
 searches crop boxes (``colourtest``) because a crop moves a 16 px thumbnail by
 more than the colours of two different same-layout paintings differ. Borders are
 trimmed before hashing, so matted and letterboxed copies hash like the original.
-The Hamming search itself is ``pipeline.images.hamming``.
+The Hamming search itself is ``pipeline.neardup.hamming``.
 """
 from __future__ import annotations
 
@@ -54,11 +54,11 @@ from PIL import Image
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from pipeline.images import colourtest as C
-from pipeline.images.colourtest import THUMB_SIDE
-from pipeline.images.colourtest import VIEWS as THUMB_VIEWS
-from pipeline.images.hamming import hamming_pairs
-from pipeline.images.rule import Rule
+from pipeline.neardup import colourtest as C
+from pipeline.neardup.colourtest import THUMB_SIDE
+from pipeline.neardup.colourtest import VIEWS as THUMB_VIEWS
+from pipeline.neardup.hamming import hamming_pairs
+from pipeline.neardup.rule import Rule
 
 WORK_SIDE = 256        # images are reduced to at most this side before hashing (speed)
 TRIM_SIDE = 256        # borders are found on a copy of this size
