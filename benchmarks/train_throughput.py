@@ -73,7 +73,7 @@ def measure(size: int, shared: dict, batch: int, steps: int, device: str) -> dic
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=None, help="default: every size of the ladder")
+    ap.add_argument("--sizes", type=int, nargs="+", default=None, help="default: every size trained (the ladder up to train.size)")
     ap.add_argument("--steps", type=int, default=20, help="measured steps per size (after 2 warm-up steps)")
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
@@ -85,8 +85,8 @@ def main() -> None:
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     params = overridden(args.set_param)
     shared = P.read(TrainConfig, P.section(params, "train"), "train", SHARED_KEYS)
-    ladder = Ladder.from_params(P.section(params, "ladder"))
-    sizes = args.sizes or [size for size, _ in ladder.order]
+    ladder = Ladder.of(params)
+    sizes = args.sizes or ladder.trained
     print(f"device {device}" + (f" ({torch.cuda.get_device_name()}, bf16 autocast)" if device == "cuda"
                                 else f" ({torch.get_num_threads()} threads)"))
     print(f"{'size':>5} {'batch':>5} {'images/s':>9} {'kimg/s':>8} {'stage kimg':>10} {'expected':>9}"

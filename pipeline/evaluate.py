@@ -7,16 +7,21 @@
 - ``plots/<size>/samples.png``: a grid of evaluation samples;
 - ``plots/<size>/nearest.png``: the closest sample/training pairs (samples on top).
 
-Stage ``summary`` (``pipeline/summary.py``) gathers every resolution.
+A rung above ``train.size`` (``models/<size>/idle.json``, pipeline.train) is not
+measured: its metrics file says ``"idle": true`` and ``plots/<size>/`` holds only
+``idle.json``. Stage ``summary`` (``pipeline/summary.py``) gathers the trained rungs.
 """
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
 
 from pipeline import params as P
+from pipeline.fsutil import write_json
+from pipeline.gan.ladder import IDLE
 from pipeline.neardup.rule import Rule
 from pipeline.metrics.settings import Settings
 
@@ -53,7 +58,7 @@ def evaluate(size: int, params: dict) -> dict:
     import numpy as np
     from PIL import Image
 
-    from pipeline.fsutil import atomic_path, write_json
+    from pipeline.fsutil import atomic_path
     from pipeline.gan.checkpoint import ModelDirError, load_generator
     from pipeline.gan.sampling import generate, latents
     from pipeline.synthetic import MODE_NAMES, classify
@@ -61,6 +66,13 @@ def evaluate(size: int, params: dict) -> dict:
     from pipeline.metrics.report import measure
 
     model_dir, array = MODELS / str(size), DATA / f"{size}.npy"
+    if (model_dir / IDLE).exists():
+        idle = {"resolution": size, "idle": True, "reason": "above train.size: not trained"}
+        shutil.rmtree(PLOTS / str(size), ignore_errors=True)
+        write_json(PLOTS / str(size) / IDLE, idle)
+        write_json(METRICS / f"{size}.json", idle)
+        print(f"evaluate {size}px: idle (above train.size) -> {METRICS / f'{size}.json'}")
+        return idle
     try:
         G, info = load_generator(model_dir)
     except ModelDirError as e:

@@ -1,6 +1,7 @@
 """Draw samples from a trained model, for looking at or for the wall.
 
-    python -m pipeline.generate --model models/64 --n 16 --out out/ --seed 0
+    python -m pipeline.generate --n 16 --out out/ --seed 0    # the largest model: models/<train.size>
+        [--model models/32]                 # another rung
         [--truncation 0.7]                  # nearer the mean latent: safer, less varied
         [--pick best|diverse --candidates 64]  # draw more, keep the top N
         [--print 12x15in --dpi 300 --format png|tiff]  # upscaled print files with the DPI recorded
@@ -22,7 +23,9 @@ import numpy as np
 import torch
 from PIL import Image, PngImagePlugin
 
+from pipeline import params as P
 from pipeline.fsutil import atomic_path
+from pipeline.gan.ladder import IDLE, Ladder
 from pipeline.images.grid import image_grid
 
 UNITS = {"in": 1.0, "cm": 1 / 2.54, "mm": 1 / 25.4}
@@ -99,8 +102,19 @@ def pick(images: np.ndarray, n: int, how: str, D=None) -> np.ndarray:
     return np.array(chosen)
 
 
+def top_model(params_file: Path = P.PARAMS_FILE) -> Path:
+    """``models/<train.size>``: the largest model of the run params.yaml describes."""
+    try:
+        return Path("models") / str(Ladder.of(P.load(params_file)).top)
+    except P.ParamError as e:
+        raise SystemExit(f"generate: {e}; or pass --model") from None
+
+
 def _load(model: Path):
     from pipeline.gan.checkpoint import ModelDirError, load_generator
+    if (model / IDLE).exists():
+        raise SystemExit(f"generate: {model} was not trained: it is above train.size "
+                         f"(raise it with `dvc exp run -S train.size={model.name}`)")
     try:
         G, info = load_generator(model)
     except ModelDirError as e:
@@ -113,7 +127,8 @@ def _load(model: Path):
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m pipeline.generate", description=__doc__.split("\n")[0])
-    ap.add_argument("--model", type=Path, required=True, help="a trained model directory, e.g. models/64")
+    ap.add_argument("--model", type=Path, default=None,
+                    help="a trained model directory, e.g. models/64 (default: models/<train.size> of params.yaml)")
     ap.add_argument("--n", type=int, default=16, help="number of images to write")
     ap.add_argument("--out", type=Path, required=True, help="output folder")
     ap.add_argument("--seed", type=int, default=0)
@@ -146,6 +161,8 @@ def main(argv: list[str] | None = None) -> None:
     if candidates < args.n:
         ap.error("--candidates must be at least --n")
 
+    if args.model is None:
+        args.model = top_model()
     from pipeline.gan.sampling import generate, latents
     G, info = _load(args.model)
     res = int(info["resolution"])

@@ -1,10 +1,13 @@
 """Stage ``prepare``: kept images -> one uint8 array per training resolution.
 
 Reads ``data/unique/manifest.csv`` (kept rows) and the raw images; writes
-``data/prepared/<size>.npy`` (N, size, size, 3) uint8 for every resolution of
-the ladder, ``<size>.csv`` (which image each array row is), ``preview_<size>.png``
+``data/prepared/<size>.npy`` (N, size, size, 3) uint8 for every rung of the
+ladder, ``<size>.csv`` (which image each array row is), ``preview_<size>.png``
 and ``stats.json``. Rows are ordered by sha256 and every resolution is resized
 from the original, so adding a resolution leaves the other arrays byte-identical.
+
+Rungs above ``train.size`` get an empty array (0, size, size, 3) and no preview:
+their train and evaluate stages then record themselves idle (pipeline.gan.ladder).
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import contextlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -56,18 +59,22 @@ def _prepare_one(job: tuple[str, list[int], str]):
 
 
 def run(raw: Path, unique_manifest: Path, out: Path, sizes: list[int], crop: str = "center",
-        workers: int = 0) -> dict:
-    """Write the arrays, indexes, previews and stats for ``sizes``; return the stats."""
+        workers: int = 0, idle: Iterable[int] = ()) -> dict:
+    """Write the arrays, indexes, previews and stats for ``sizes``; return the stats.
+
+    Sizes in ``idle`` (rungs above train.size) get an empty array and index, and no preview.
+    """
     rows = kept_rows(unique_manifest)
     if rows.empty:
         raise SystemExit(f"prepare: {unique_manifest} keeps no image")
     dims = rows[["width", "height"]].astype(int).to_numpy()
+    idle = set(idle)
     # Which rows reach each resolution, decided up front so arrays can be memory-mapped.
-    members = {s: np.flatnonzero([fits(w, h, s, crop) for w, h in dims]) for s in sizes}
+    members = {s: np.flatnonzero([s not in idle and fits(w, h, s, crop) for w, h in dims]) for s in sizes}
     for s in sizes:
-        if len(members[s]) == 0:
+        if len(members[s]) == 0 and s not in idle:
             raise SystemExit(f"prepare: no kept image reaches {s} px without upscaling "
-                             f"(largest is {int(dims.max())} px); lower the ladder")
+                             f"(largest is {int(dims.max())} px); lower train.size")
     out.mkdir(parents=True, exist_ok=True)
     position = {s: {int(r): k for k, r in enumerate(members[s])} for s in sizes}
     notes_count: Counter = Counter()
@@ -75,6 +82,10 @@ def run(raw: Path, unique_manifest: Path, out: Path, sizes: list[int], crop: str
         arrays = {}
         for s in sizes:
             tmp = stack.enter_context(atomic_path(out / f"{s}.npy"))
+            if s in idle:   # a memory map cannot be empty
+                with open(tmp, "wb") as f:
+                    np.save(f, np.zeros((0, s, s, 3), np.uint8))
+                continue
             arrays[s] = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
                                                   shape=(len(members[s]), s, s, 3))
         jobs = [(str(raw / f), [s for s in sizes if i in position[s]], crop) for i, f in enumerate(rows["file"])]
@@ -98,6 +109,9 @@ def run(raw: Path, unique_manifest: Path, out: Path, sizes: list[int], crop: str
         if "mode" not in index:
             index = index.assign(mode="")
         write_csv(out / f"{s}.csv", index[INDEX_COLUMNS].to_dict("records"), INDEX_COLUMNS)
+        if s in idle:
+            stats["resolutions"][str(s)] = {"images": 0, "idle": True}
+            continue
         preview = image_grid(np.asarray(array[:PREVIEW_N]), columns=8)
         scale = max(1, 64 // s)   # tiny resolutions are enlarged (nearest) so a person can see them
         with atomic_path(out / f"preview_{s}.png") as tmp:
@@ -128,9 +142,10 @@ def _channel_stats(array: np.ndarray, chunk: int = 1024) -> tuple[list[float], l
 def main() -> None:
     params = P.load()
     cfg = Prepare.from_params(P.section(params, "prepare"))
-    ladder = Ladder.from_params(P.section(params, "ladder"))
-    stats = run(RAW, UNIQUE, OUT, ladder.sizes, cfg.crop)
-    per = ", ".join(f"{s}px: {r['images']} ({r['too_small']} too small)" for s, r in stats["resolutions"].items())
+    ladder = Ladder.of(params)
+    stats = run(RAW, UNIQUE, OUT, ladder.sizes, cfg.crop, idle=set(ladder.sizes) - set(ladder.trained))
+    per = ", ".join(f"{s}px: idle" if r.get("idle") else f"{s}px: {r['images']} ({r['too_small']} too small)"
+                    for s, r in stats["resolutions"].items())
     print(f"prepare: {stats['kept_images']} kept images -> {per} -> {OUT}/")
 
 

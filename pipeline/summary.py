@@ -1,7 +1,7 @@
 """Stage ``summary``: every resolution of the ladder in the files runs are compared by.
 
 Reads ``metrics/res/<size>.json`` (evaluation) and ``dvclive/<size>/`` (training
-logs) of every resolution on the ladder; writes
+logs) of every resolution trained, the base up to ``train.size``; writes
 
 - ``metrics/headline.json``: a handful of figures of the largest resolution, with
   short flat names so ``dvc exp show`` fits a terminal (README: Experiments);
@@ -101,8 +101,7 @@ def run(sizes: list[int]) -> dict:
 
 
 def main() -> None:
-    ladder = Ladder.from_params(P.section(P.load(), "ladder"))
-    head = run(ladder.sizes)
+    head = run(Ladder.of(P.load()).trained)
     print("summary: " + ", ".join(f"{k} {v}" for k, v in head.items()) + f" -> {HEADLINE}")
 
 

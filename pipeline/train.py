@@ -7,6 +7,11 @@ The base resolution trains from scratch; a grown one loads
 ``models/<size>/`` and the dvclive logs in ``dvclive/<size>/``. A killed run
 resumes from ``.resume/<size>-<key>/``, where the key hashes this stage's
 params and input files, so a changed input never resumes a stale run.
+
+A rung above ``train.size`` gets no images from prepare (an empty array); it
+then writes only ``idle.json`` to both folders, in a second. The stage decides
+from its data, not from ``train.size``, so moving the top leaves the rungs
+below it cached.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from pathlib import Path
 
 from pipeline import params as P
 from pipeline.gan.config import TrainConfig
-from pipeline.gan.ladder import Ladder
+from pipeline.gan.ladder import IDLE, Ladder
 
 PREPARED = Path("data/prepared")
 MODELS = Path("models")
@@ -30,14 +35,20 @@ RESUME = Path(".resume")
 LOGS = Path("dvclive")
 
 
-def config(params: dict, size: int) -> tuple[TrainConfig, int | None]:
-    """The TrainConfig of resolution ``size`` and the size it grows from (None for the base)."""
+def rung_config(params: dict, size: int) -> tuple[TrainConfig, int | None]:
+    """The TrainConfig of resolution ``size`` (device not yet resolved) and the size it grows from."""
     ladder = Ladder.from_params(P.section(params, "ladder"))
     cfg = TrainConfig.from_params(P.section(params, "train"), P.section(params, "res"), ladder, size)
+    return cfg, ladder.source(size)
+
+
+def config(params: dict, size: int) -> tuple[TrainConfig, int | None]:
+    """``rung_config`` with ``device: auto`` resolved to cuda or cpu."""
+    cfg, frm = rung_config(params, size)
     import torch   # only now: a params error stops the stage before torch takes seconds to load
     if cfg.device == "auto":
         cfg.device = "cuda" if torch.cuda.is_available() else "cpu"
-    return cfg, ladder.source(size)
+    return cfg, frm
 
 
 def file_digest(path: Path) -> str:
@@ -64,11 +75,37 @@ def setup_distributed() -> None:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
 
 
+def write_idle(size: int) -> None:
+    """Mark rung ``size`` as not trained in this run: ``idle.json`` alone in its model and log folders."""
+    from pipeline.fsutil import write_json
+
+    for folder in (MODELS / str(size), LOGS / str(size)):
+        shutil.rmtree(folder, ignore_errors=True)
+        write_json(folder / IDLE, {"resolution": size, "idle": True,
+                                   "reason": "above train.size: prepare gave this rung no images"})
+
+
+def is_idle(size: int) -> bool:
+    """True when prepare gave rung ``size`` no images (it is above train.size)."""
+    import numpy as np
+
+    data_file = PREPARED / f"{size}.npy"
+    if not data_file.exists():
+        sys.exit(f"train: {data_file} is missing; run `dvc repro prepare` first")
+    return len(np.load(data_file, mmap_mode="r")) == 0
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("size", type=int, help="resolution to train (must be on params.yaml's ladder)")
     args = ap.parse_args(argv)
-    cfg, frm = config(P.load(), args.size)
+    params = P.load()
+    rung_config(params, args.size)   # a params error stops even an idle rung
+    if is_idle(args.size):
+        write_idle(args.size)
+        print(f"train {args.size}px: idle (above train.size) -> {MODELS / str(args.size) / IDLE}")
+        return
+    cfg, frm = config(params, args.size)
     import numpy as np
     import torch
     from pipeline.gan import checkpoint as ckpt
@@ -81,19 +118,16 @@ def main(argv: list[str] | None = None) -> None:
     torch.use_deterministic_algorithms(cfg.device == "cpu", warn_only=True)
 
     data_file = PREPARED / f"{args.size}.npy"
-    if not data_file.exists():
-        sys.exit(f"train: {data_file} is missing; run `dvc repro prepare` first")
     inputs = [data_file]
     start = None
     if frm is not None:
         prev = MODELS / str(frm) / "state.pt"
         if not prev.exists():
-            sys.exit(f"train: {prev} is missing; the {frm} px stage must run first (`dvc repro`)")
+            sys.exit(f"train: {prev} is missing; the {frm} px stage must run first (`dvc repro`)"
+                     + (" -- it is idle: is train.size below it?" if (MODELS / str(frm) / IDLE).exists() else ""))
         start = ckpt.load(prev)
         inputs.append(prev)
     reals = np.load(data_file)
-    if len(reals) == 0:
-        sys.exit(f"train: {data_file} holds no images")
 
     resume_dir = RESUME / f"{args.size}-{resume_key(cfg, inputs)}"
     out_dir = MODELS / str(args.size)

@@ -3,7 +3,7 @@
 DVC reruns a stage only when a declared dep changes, so an undeclared file means cached
 results of code or data that has since changed. Two checks find them:
 
-- static: the project files ``python -m pipeline.<module>`` may import (``uncovered``);
+- static: the packages and modules ``python -m pipeline.<module>`` may import (``code_deps``);
 - runtime: the files a stage's processes opened or listed during a real run, as logged by
   ``tests/audit/sitecustomize.py`` (``read_uncovered``).
 
@@ -148,17 +148,27 @@ def covered(path: str, deps: Iterable[str]) -> bool:
     return any(d in (".", path) or path.startswith(d.rstrip("/") + "/") for d in deps)
 
 
-def uncovered(root: Path) -> dict[str, list[str]]:
-    """Per stage that runs ``python -m pipeline...``, the project files it may import but does not declare.
+def unit(path: Path | str) -> str:
+    """The dep that names a project file: its top package under pipeline/ (``pipeline/gan``), or the module itself."""
+    parts = Path(path).parts
+    return "/".join(parts[:2]) if len(parts) > 2 else Path(path).as_posix()
 
-    Stages with nothing missing are left out, so a complete dvc.yaml gives ``{}``.
+
+def code_deps(root: Path) -> dict[str, dict[str, list[str]]]:
+    """Per stage that runs ``python -m pipeline...``, how its code deps differ from what it imports.
+
+    The deps must be exactly the packages and top-level modules the command may import (``unit``):
+    ``missing`` ones would let DVC serve results of changed code, ``extra`` ones rerun the stage
+    for code it never runs. Stages that match are left out, so a right dvc.yaml gives ``{}``.
     """
-    missing = {}
+    found = {}
     for name, (cmd, deps) in stages(root).items():
-        files = {f.as_posix() for module, _ in python_modules(cmd) for f in imported_modules(root, module)}
-        if gaps := sorted(f for f in files if not covered(f, deps)):
-            missing[name] = gaps
-    return missing
+        imported = {unit(f) for module, _ in python_modules(cmd) for f in imported_modules(root, module)}
+        declared = {d for d in deps if d.split("/")[0] == PACKAGE}
+        diff = {"missing": sorted(imported - declared), "extra": sorted(declared - imported)}
+        if diff["missing"] or diff["extra"]:
+            found[name] = diff
+    return found
 
 
 def sections_read(root: Path, module: str) -> set[str]:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deps import (audit_env, imported_modules, python_modules, read_uncovered, sections_read, stages,
-                  uncovered, undeclared_sections)
+from deps import _load, audit_env, code_deps, imported_modules, read_uncovered, sections_read, undeclared_sections
+from pipeline.gan.config import SHARED_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,12 +28,11 @@ def write_dvc_yaml(root: Path, stages_: dict) -> None:
     (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages_}, sort_keys=False))
 
 
-def test_every_stage_declares_the_code_it_imports():
-    missing = uncovered(ROOT)
-    report = "\n".join(f"  {stage}: {', '.join(files)}" for stage, files in missing.items())
-    assert not missing, (f"these stages import project files that dvc.yaml does not list, so DVC would "
-                         f"serve their cached results after those files change:\n{report}\n"
-                         f"Add each file (or a directory above it) to that stage's deps in dvc.yaml.")
+def test_every_stage_declares_the_code_it_imports_and_no_more():
+    diff = code_deps(ROOT)
+    report = "\n".join(f"  {stage}: missing {d['missing']}, extra {d['extra']}" for stage, d in diff.items())
+    assert not diff, (f"dvc.yaml's code deps differ from what each stage imports (a missing one serves stale "
+                      f"results after that code changes; an extra one reruns the stage for nothing):\n{report}")
 
 
 def test_every_stage_declares_the_params_sections_it_reads():
@@ -41,6 +40,17 @@ def test_every_stage_declares_the_params_sections_it_reads():
     missing = undeclared_sections(ROOT)
     assert not missing, (f"these stages read params.yaml sections that dvc.yaml does not list under `params:`, "
                          f"so changing them would not rerun the stage: {missing}")
+
+
+def test_train_stages_depend_on_every_train_key_but_the_top_size():
+    """train.size only picks rungs (prepare, summary); every other train key changes how a rung trains."""
+    shared = {f"train.{k}" for k in SHARED_KEYS}
+    for name, stage in _load(ROOT).items():
+        keys = set(stage.keys)
+        if name.startswith("train"):
+            assert shared <= keys and "train.size" not in keys and "train" not in keys, (name, shared - keys)
+        if name in ("prepare", "summary"):
+            assert "train.size" in keys, name
 
 
 def test_the_params_check_catches_an_undeclared_section(tmp_path):
@@ -86,46 +96,25 @@ def test_imports_are_followed_through_functions_relative_imports_and_packages(tm
         "pipeline/lib/__init__.py")}
 
 
-def test_a_lazy_import_missing_from_deps_is_caught(tmp_path, monkeypatch):
+def test_a_missing_lazy_import_and_an_extra_package_are_caught(tmp_path, monkeypatch):
     write(tmp_path, PACKAGE)
     declared = ["pipeline/__init__.py", "pipeline/stage.py", "pipeline/util.py", "pipeline/lib", "pipeline/plugin.py"]
     write_dvc_yaml(tmp_path, {"stage": {"cmd": "python -m pipeline.stage", "deps": declared}})
     monkeypatch.chdir(ROOT.parent)   # works from any directory
-    assert uncovered(tmp_path) == {}
+    assert code_deps(tmp_path) == {}
     write_dvc_yaml(tmp_path, {"stage": {"cmd": "python -m pipeline.stage", "deps": declared[:-1]}})
-    assert uncovered(tmp_path) == {"stage": ["pipeline/plugin.py"]}
+    assert code_deps(tmp_path) == {"stage": {"missing": ["pipeline/plugin.py"], "extra": []}}
+    write_dvc_yaml(tmp_path, {"stage": {"cmd": "python -m pipeline.stage", "deps": [*declared, "pipeline/cli"]}})
+    assert code_deps(tmp_path) == {"stage": {"missing": [], "extra": ["pipeline/cli"]}}
 
 
-@pytest.fixture(scope="module")
-def real_copy(tmp_path_factory) -> tuple[Path, str, list[str]]:
-    """A copy of this project's code whose dvc.yaml runs the real stage command importing the most files."""
-    repo = tmp_path_factory.mktemp("repo")
-    shutil.copytree(ROOT / "pipeline", repo / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy2(ROOT / "params.yaml", repo / "params.yaml")
-    module, cmd = max(((module, cmd) for cmd, _ in stages(ROOT).values() for module, _ in python_modules(cmd)),
-                      key=lambda run: len(imported_modules(ROOT, run[0])))
-    files = sorted(p.as_posix() for p in imported_modules(repo, module))
-    return repo, cmd, files
-
-
-def test_a_module_missing_from_a_real_stage_is_caught(real_copy):
-    repo, cmd, files = real_copy
-    write_dvc_yaml(repo, {"stage": {"cmd": cmd, "deps": files}})
-    assert uncovered(repo) == {}
-    dropped = files[len(files) // 2]
-    write_dvc_yaml(repo, {"stage": {"cmd": cmd, "deps": [f for f in files if f != dropped]}})
-    assert uncovered(repo) == {"stage": [dropped]}
-
-
-def test_a_directory_dep_covers_the_modules_under_it(real_copy):
-    repo, cmd, files = real_copy
-    package = max({Path(f).parent for f in files}, key=lambda p: len(p.parts))   # the deepest one
-    outside = [f for f in files if Path(f).parent != package]
-    inside = sorted(f for f in files if Path(f).parent == package)
-    write_dvc_yaml(repo, {"stage": {"cmd": cmd, "deps": [*outside, package.as_posix()]}})
-    assert uncovered(repo) == {}
-    write_dvc_yaml(repo, {"stage": {"cmd": cmd, "deps": [*outside, *inside[1:]]}})
-    assert uncovered(repo) == {"stage": [inside[0]]}
+def test_a_package_dropped_from_a_real_stage_is_caught(tmp_path):
+    shutil.copytree(ROOT / "pipeline", tmp_path / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(ROOT / "params.yaml", tmp_path / "params.yaml")
+    dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    dvc_yaml["stages"]["dedup"]["deps"].remove("pipeline/neardup")
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
+    assert code_deps(tmp_path) == {"dedup": {"missing": ["pipeline/neardup"], "extra": []}}
 
 
 READER = """

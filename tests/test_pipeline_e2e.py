@@ -42,12 +42,13 @@ def project_files() -> list[str]:
 def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["scrape"]["sources"] = [{"kind": "synthetic", "n": 72, "size": 64, "seed": 1}]
-    params["ladder"] = {"base": 16, "grow": {"32": 16}}
-    params["train"].update(channels={"4": 8, "8": 8, "16": 4, "32": 4, "64": 4}, watch_kimg=0.05,
+    params["train"].update(size=32, channels={"4": 8, "8": 8, "16": 4, "32": 4, "64": 4}, watch_kimg=0.05,
                            checkpoint_kimg=0.05)
     params["res"] = {"16": {"batch": 8, "lr": 0.002, "kimg": 0.1},
                      "32": {"batch": 8, "lr": 0.002, "fade_kimg": 0.05, "stable_kimg": 0.05},
-                     "64": {"batch": 8, "lr": 0.002, "fade_kimg": 0.05, "stable_kimg": 0.05}}
+                     "64": {"batch": 8, "lr": 0.002, "fade_kimg": 0.05, "stable_kimg": 0.05},
+                     "128": {"batch": 8, "lr": 0.002, "fade_kimg": 0.05, "stable_kimg": 0.05},
+                     "256": {"batch": 8, "lr": 0.002, "fade_kimg": 0.05, "stable_kimg": 0.05}}
     params["evaluate"].update(n_samples=64, swd_images=16, msssim_pairs=16, distinct_images=32,
                               memorization_samples=32, prdc_images=16, panel_pairs=4)
     return params
@@ -90,8 +91,8 @@ def test_dvc_repro_then_experiments(tmp_path):
     commit(repo, "tiny")
 
     dag = run(["dvc", "dag", "--md"], repo)
-    for stage in ("scrape", "dedup", "prepare", "train_base", "train@32", "evaluate_base", "evaluate@32", "summary",
-                  "plots_page"):
+    for stage in ("scrape", "dedup", "prepare", "train_base", "train@32", "train@256", "evaluate_base",
+                  "evaluate@32", "evaluate@256", "summary", "plots_page"):
         assert stage in dag
 
     audit = tmp_path / "audit"
@@ -107,6 +108,12 @@ def test_dvc_repro_then_experiments(tmp_path):
         assert metrics["swd"]["avg"] is not None and math.isfinite(metrics["swd"]["avg"])
         assert metrics["modes"]["covered"] is not None
         assert all(math.isfinite(x) for x in finite_numbers(metrics))
+    # Rungs above train.size (32) are stages that idled: one file each, nothing trained.
+    for size in (64, 128, 256):
+        assert json.loads((repo / f"metrics/res/{size}.json").read_text())["idle"] is True
+        for folder in ("models", "dvclive", "plots"):
+            assert [p.name for p in (repo / folder / str(size)).iterdir()] == ["idle.json"]
+    assert json.loads((repo / "metrics/headline.json").read_text())["px"] == 32
     # every data file a stage read is declared in its deps (the code it imports: tests/test_dvc_deps.py)
     assert deps.read_uncovered(repo, audit) == {}
     shown = json.dumps(json.loads(run(["dvc", "metrics", "show", "--json"], repo)))
@@ -118,8 +125,9 @@ def test_dvc_repro_then_experiments(tmp_path):
         (repo / package / "__pycache__").mkdir(exist_ok=True)
         (repo / package / "__pycache__" / "stale.cpython-311.pyc").write_bytes(os.urandom(64))
     # A per-resolution knob: that resolution and what comes after it, nothing below.
+    # (train@64 reruns too, as it depends on models/32, and idles again in a second.)
     out = run(["dvc", "exp", "run", "-n", "lr32", "-S", "res.32.lr=0.001"], repo)
-    assert ran(out) == {"train@32", "evaluate@32", "summary"}, out[-3000:]
+    assert ran(out) == {"train@32", "evaluate@32", "train@64", "summary"}, out[-3000:]
     # A shared knob: every resolution.
     out = run(["dvc", "exp", "run", "-n", "gamma2", "-S", "train.gamma=2"], repo)
     assert {"train_base", "train@32", "evaluate_base", "evaluate@32", "summary"} <= ran(out), out[-3000:]
@@ -143,16 +151,21 @@ def test_dvc_repro_then_experiments(tmp_path):
         report = browser.chart_report(tmp_path / "page" / "index.html")
         assert report["charts"] >= 9 and report["rendered"] == report["charts"], report
 
-    out = run(["dvc", "exp", "run", "-S", "+ladder.grow.64=32"], repo)
-    assert "Running stage 'train@64'" in out
-    assert "Running stage 'evaluate@64'" in out
-    for stage in ("train_base", "train@32", "evaluate_base", "evaluate@32", "scrape", "dedup"):
-        assert f"Running stage '{stage}'" not in out, f"{stage} was rerun:\n{out[-3000:]}"
+    # One knob to grow: the new rung trains and is evaluated; prepare reruns (byte-identical arrays
+    # below), the idle rung above the new top re-idles; nothing below is touched.
+    out = run(["dvc", "exp", "run", "-n", "grow64", "-S", "train.size=64"], repo)
+    assert ran(out) == {"prepare", "train@64", "evaluate@64", "train@128", "summary"}, out[-3000:]
     assert (repo / "models/64/generator.pt").exists()
     # the experiment's 64 px metrics are readable through DVC (from its cache, not from git)
     table = json.loads(run(["dvc", "exp", "show", "--json"], repo))
     head = [m for m in find_values(table, "metrics/headline.json") if isinstance(m, dict) and "data" in m]
     assert any(h["data"]["px"] == 64 and math.isfinite(h["data"]["swd"]) for h in head)
+    # the README's comparison shows the knob that changed
+    table = run(["dvc", "exp", "show", "--no-pager", *readme_flags("dvc exp show")], repo, env={"COLUMNS": "400"})
+    assert "train.size" in table and "grow64" in table, table
+    # and back down: the run at 32 px is restored from DVC's run cache, nothing trains
+    out = run(["dvc", "exp", "run", "-S", "train.size=32"], repo)
+    assert not ran(out) & {"train_base", "train@32", "train@64", "evaluate@32"}, out[-3000:]
 
 
 def find_values(tree, key: str) -> list:

@@ -41,8 +41,8 @@ def test_every_override_lands_on_a_key_of_params_yaml(gpu_params):
 
 
 def test_the_preset_grows_to_256_px_on_the_gpu_and_feeds_every_stage(gpu_params):
-    ladder = Ladder.from_params(P.section(gpu_params, "ladder"))
-    assert [size for size, _ in ladder.order] == [16, 32, 64, 128, 256]
+    ladder = Ladder.of(gpu_params)
+    assert ladder.trained == [16, 32, 64, 128, 256]
     source = P.section(gpu_params, "scrape")["sources"][0]
     assert source["kind"] != "synthetic" or source["size"] >= 256, "the 256 px stage needs 256 px images"
     for size in ladder.sizes:

@@ -29,7 +29,7 @@ def training_log(size: int, steps: list[int], seconds: float) -> None:
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"ladder": {"base": 16, "grow": {"32": 16}}}))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train": {"size": 32}}))   # the ladder: 16 ... 256
     (tmp_path / "metrics" / "res").mkdir(parents=True)
     for size, covered in ((16, 20), (32, 22)):
         (tmp_path / "metrics" / "res" / f"{size}.json").write_text(json.dumps(evaluation(size, covered)))
@@ -61,6 +61,15 @@ def test_metrics_by_resolution_has_one_row_per_size(project):
     header = lines[0].split(",")
     assert header[0] == "resolution" and "swd_avg" in header and "modes_kl" in header and "fid_reason" not in header
     assert [r.split(",")[0] for r in lines[1:]] == ["16", "32"]
+
+
+def test_the_summary_follows_train_size_and_skips_idle_rungs(project):
+    (project / "metrics" / "res" / "64.json").write_text(json.dumps({"resolution": 64, "idle": True}))
+    (project / "params.yaml").write_text(yaml.safe_dump({"train": {"size": 16}}))
+    S.main()
+    assert json.loads((project / "metrics" / "headline.json").read_text())["px"] == 16
+    lines = (project / "plots" / "metrics_by_resolution.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in lines[1:]] == ["16"]
 
 
 def test_missing_inputs_name_the_file(project):

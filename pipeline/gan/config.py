@@ -18,7 +18,9 @@ POLICIES = ("color", "translation", "cutout")   # DiffAugment transforms (pipeli
 BASE_KEYS = ("batch", "lr", "kimg", "patience_kimg")
 GROWN_KEYS = ("batch", "lr", "fade_kimg", "stable_kimg", "patience_kimg")
 LENGTH_KEYS = ("kimg", "fade_kimg", "stable_kimg")   # required where they apply
-# Shared keys (``train``); every other field is fixed by the stage (resolution, base) or internal.
+# Shared keys (``train``), each a params dep of every train stage in dvc.yaml; ``train.size`` (Ladder.top)
+# is deliberately not among them, so changing the top leaves the trained rungs cached.
+# Every other field is fixed by the stage (resolution, base) or internal.
 SHARED_KEYS = ("seed", "device", "z_dim", "channels", "loss", "gamma", "r1_every", "ema_kimg", "augment",
                "augment_p", "ada_target", "ada_kimg", "xflip", "watch_kimg", "watch_samples",
                "collapse_modes", "collapse_top3", "collapse_recall", "checkpoint_kimg", "max_rollbacks", "mbstd_group",
@@ -76,6 +78,7 @@ class TrainConfig:
         for key in train:
             if key in BASE_KEYS + GROWN_KEYS:
                 raise ParamError(f"train.{key}", f"a per-resolution setting: set it under res (res.{size}.{key})")
+        train.pop("size", None)   # the ladder's top (Ladder): which rungs train, not how each trains
         shared = read(cls, train, "train", SHARED_KEYS)
         entry, name = res_entry(res, size)
         keys = BASE_KEYS if frm is None else GROWN_KEYS
