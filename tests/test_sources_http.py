@@ -1,13 +1,22 @@
 """The polite fetcher against real local servers: safety, robots, opt-outs, limits, retries."""
 from __future__ import annotations
 
+import importlib
+import inspect
+import socket
 import threading
 import time
+from contextlib import contextmanager
 from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
+import urllib3
+from urllib3.connection import HTTPConnection
 from werkzeug import Response
 
+from pipeline.sources.adapter import Hop
 from pipeline.sources.store import Rejected
 from pipeline.params import ParamError
 from pipeline.sources import ScrapeConfig
@@ -387,3 +396,85 @@ def test_unknown_http_key_suggests_the_nearest():
     scrape = {"sources": [{"kind": "synthetic"}], "http": {"contact": "me@example.org", "dealy": 1}}
     with pytest.raises(ParamError, match=r"scrape.http.dealy: unknown key; did you mean `delay`\?"):
         ScrapeConfig.from_params(scrape)
+
+
+# ------------------------------------------------------------ the private hooks pipeline/sources/adapter.py uses
+
+# (owner, hook, the parameters urllib3/requests call it with); an upgrade that changes one fails here by name
+HOOKS = [
+    ("urllib3.connection.HTTPConnection", "_new_conn", ["self"]),
+    ("urllib3.connectionpool.HTTPConnectionPool", "_get_conn", ["self", "timeout"]),
+    ("urllib3.connectionpool.HTTPConnectionPool", "_put_conn", ["self", "conn"]),
+    ("requests.sessions.Session", "get_redirect_target", ["self", "resp"]),
+]
+
+
+@pytest.mark.parametrize("owner, hook, params", HOOKS, ids=[f"{o.rsplit('.', 1)[1]}.{h}" for o, h, _ in HOOKS])
+def test_installed_urllib3_and_requests_have_the_adapter_hooks(owner, hook, params):
+    module, name = owner.rsplit(".", 1)
+    cls = getattr(importlib.import_module(module), name)
+    versions = f"urllib3 {urllib3.__version__}, requests {requests.__version__}"
+    assert callable(getattr(cls, hook, None)), (
+        f"{owner}.{hook} is gone in {versions}: pipeline/sources/adapter.py overrides it to check addresses "
+        f"and watch sockets; port the adapter before widening the versions in pyproject.toml")
+    found = list(inspect.signature(getattr(cls, hook)).parameters)
+    assert found == params, (
+        f"{owner}.{hook} takes {found} in {versions}, the adapter expects {params}: "
+        f"port pipeline/sources/adapter.py before widening the versions in pyproject.toml")
+
+
+def test_installed_urllib3_connects_to_dns_host():
+    # the address check sets _dns_host to the address it checked; were it ignored, the name would be looked up again
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        conn = HTTPConnection("checked.invalid", server.getsockname()[1])
+        assert conn._dns_host == "checked.invalid", f"urllib3 {urllib3.__version__} keeps no _dns_host"
+        conn._dns_host = "127.0.0.1"
+        conn._new_conn().close()  # NameResolutionError if urllib3 resolved the name instead
+
+
+def test_installed_urllib3_calls_the_adapter_hooks(monkeypatch):
+    """The watchdog sees a new socket at connect, a pooled one while in use, and lets go of it in the pool."""
+    seen = []
+    for name in ("hold", "release"):
+        monkeypatch.setattr(Hop, name, _recording(getattr(Hop, name), name, seen))
+    with _keep_alive_server() as base:
+        f = fetcher(allow_private=True, robots=False)
+        for _ in range(2):
+            assert f.get(base + "/a.png").content == image(1)
+    sock = seen[1][1] if len(seen) > 1 else "a socket"
+    assert seen == [("hold", None), ("hold", sock), ("release", sock), ("hold", sock), ("release", sock)], (
+        f"urllib3 {urllib3.__version__} no longer calls _get_conn, _new_conn and _put_conn of the pools in "
+        f"pool_classes_by_scheme as pipeline/sources/adapter.py expects; hold/release calls seen: {seen}")
+
+
+def _recording(method, name, seen):
+    def record(hop, sock):
+        seen.append((name, sock))
+        return method(hop, sock)
+    return record
+
+
+@contextmanager
+def _keep_alive_server():
+    """A server on 127.0.0.1 that keeps connections open (werkzeug's closes them); yields its base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(image(1))))
+            self.end_headers()
+            self.wfile.write(image(1))
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

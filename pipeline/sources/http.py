@@ -5,8 +5,8 @@ reason that goes into rejected.csv; no URL and no server makes it raise anything
 
 - refuses anything but http/https, and URLs that do not parse (``bad-url``), on every redirect hop too;
 - refuses hosts that resolve to a non-public address (``private-address``) unless ``allow_private``:
-  the check sits in the connection, so it covers redirects and robots.txt, and the
-  connection goes to the address that was checked (no second lookup to rebind);
+  the check sits in the connection (``adapter.GuardedAdapter``), so it covers redirects and robots.txt,
+  and the connection goes to the address that was checked (no second lookup to rebind);
 - honours robots.txt as RFC 9309 says (up to 5 redirects, first 500 KiB, 4xx allows all,
   429/5xx/unreachable disallows for now as ``robots-unavailable``), Crawl-delay included, capped at ``max_wait``;
 - keeps to ``per_host`` concurrent requests and ``delay`` seconds between request
@@ -19,25 +19,19 @@ reason that goes into rejected.csv; no URL and no server makes it raise anything
 """
 from __future__ import annotations
 
-import ipaddress
-import socket
 import threading
 import time
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import (ConnectTimeoutError, InvalidHeader, LocationValueError, MaxRetryError,
-                                NameResolutionError, ResponseError)
-from urllib3.util.connection import allowed_gai_family
+from urllib3.exceptions import InvalidHeader, LocationValueError, MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
+from pipeline.sources.adapter import GuardedAdapter, GuardedSession, Hop, current_hop, set_hop
 from pipeline.sources.store import Rejected
 from pipeline.params import ParamError, build, knob
 
@@ -103,144 +97,6 @@ class Response:
     content: bytes
 
 
-# ------------------------------------------------------------ one hop in progress, per thread
-
-class _Hop:
-    """The request this thread is making: whether it may reach private addresses, its
-    deadline, and the socket it reads from, which the watchdog cuts when the deadline passes."""
-
-    def __init__(self, allow_private: bool, seconds: float = float("inf")):
-        self.allow_private = allow_private
-        self.end = time.monotonic() + seconds
-        self.sock: socket.socket | None = None
-        self.expired = self.done = False
-        self.lock = threading.Lock()
-
-    def left(self) -> float:
-        return self.end - time.monotonic()
-
-    def hold(self, sock: socket.socket | None) -> None:
-        """Watch ``sock`` from now on; raise too-slow when the deadline has passed (no new attempt)."""
-        with self.lock:
-            if self.expired:
-                raise Rejected("too-slow", "deadline passed")
-            self.sock = sock
-
-    def release(self, sock: socket.socket | None) -> None:
-        with self.lock:  # back in the pool, another thread may take it: never cut it after this
-            if self.sock is sock:
-                self.sock = None
-
-    def expire(self) -> None:
-        """The watchdog: a read timeout never fires on a trickle, so wake the blocked read."""
-        with self.lock:
-            if self.done:
-                return
-            self.expired = True
-            if self.sock is not None:
-                with suppress(OSError):  # closed meanwhile
-                    # socket.socket's own shutdown, so an SSL socket's state is not touched from this thread
-                    socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
-
-    def finish(self) -> bool:
-        """Stop watching; True when the deadline passed."""
-        with self.lock:
-            self.done, self.sock = True, None
-            return self.expired
-
-
-_local = threading.local()
-
-
-def _hop() -> _Hop:
-    return getattr(_local, "hop", None) or _Hop(allow_private=False)
-
-
-class _Guarded:
-    """Connection mixin: refuse non-public addresses, and let the watchdog see each new socket."""
-
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn() if _hop().allow_private else self._public_conn()
-        try:
-            _hop().hold(sock)
-        except Rejected:
-            sock.close()
-            raise
-        return sock
-
-    def _public_conn(self) -> socket.socket:
-        """Resolve once, refuse when any address is not global, connect to an address just checked."""
-        name = self._dns_host
-        try:
-            found = socket.getaddrinfo(name.strip("[]"), self.port, allowed_gai_family(), socket.SOCK_STREAM)
-        except socket.gaierror as e:  # no second lookup: it could answer differently
-            raise NameResolutionError(self.host, self, e) from e
-        addresses = list(dict.fromkeys(info[4][0] for info in found))
-        # one private answer refuses the name: mixing public and private answers is a rebinding trick or a mistake
-        private = [a for a in addresses if not ipaddress.ip_address(a).is_global]
-        if private:
-            raise Rejected("private-address", f"{self.host} is {private[0]}; set scrape.http.allow_private to reach it")
-        try:
-            for i, address in enumerate(addresses):
-                self._dns_host = address  # self.host (SNI, certificate) is restored before TLS starts
-                try:
-                    return super()._new_conn()
-                except ConnectTimeoutError:  # NewConnectionError too: try the next address
-                    if i == len(addresses) - 1:
-                        raise
-        finally:
-            self._dns_host = name
-
-
-class _Watched:
-    """Pool mixin: a pooled connection's socket is watched while this thread uses it, and no longer after."""
-
-    def _get_conn(self, timeout=None):
-        conn = super()._get_conn(timeout)
-        try:
-            _hop().hold(conn.sock)  # None until it connects: _Guarded holds the new socket then
-        except Rejected:
-            conn.close()
-            raise
-        return conn
-
-    def _put_conn(self, conn):
-        if conn is not None:
-            _hop().release(conn.sock)
-        super()._put_conn(conn)
-
-
-class _HTTPConnection(_Guarded, HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_Guarded, HTTPSConnection):
-    pass
-
-
-class _HTTPPool(_Watched, HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _HTTPSPool(_Watched, HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
-class _Adapter(HTTPAdapter):
-    """requests' adapter on the checked, watched pools above (a Rejected raised there passes through untouched)."""
-
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
-
-
-class _Session(requests.Session):
-    def get_redirect_target(self, resp):
-        # _follow takes redirects hop by hop with its checks; requests would otherwise read
-        # the whole body of every redirect (endless ones too) and parse Location unguarded
-        return None
-
-
 class _Retry(Retry):
     """urllib3 Retry that gives up, instead of hanging, when Retry-After asks for more than
     ``max_wait`` or than the deadline leaves; an unreadable Retry-After falls back to backoff."""
@@ -257,11 +113,12 @@ class _Retry(Retry):
     def get_retry_after(self, response):
         return retry_after(response.headers.get("Retry-After"))
 
-    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+    def increment(self, method=None, url=None, response=None, *args, **kwargs):
         wait = self.get_retry_after(response) if response is not None else None
-        if wait is not None and wait > min(self.max_wait, _hop().left()):
-            raise MaxRetryError(_pool, url, ResponseError(f"Retry-After {wait:.0f}s > max_wait or deadline"))
-        return super().increment(method, url, response, error, _pool, _stacktrace)
+        if wait is not None and wait > min(self.max_wait, current_hop().left()):
+            # urllib3 catches it and, raise_on_status being off, hands back this response
+            raise MaxRetryError(None, url, ResponseError(f"Retry-After {wait:.0f}s > max_wait or deadline"))
+        return super().increment(method, url, response, *args, **kwargs)
 
 
 class _Host:
@@ -300,8 +157,8 @@ class Fetcher:
             max_wait=s.max_wait, total=s.retries, backoff_factor=s.backoff, status_forcelist=RETRY_STATUS,
             allowed_methods={"GET", "HEAD"}, respect_retry_after_header=True,
             raise_on_status=False, redirect=False)
-        adapter = _Adapter(max_retries=retry, pool_connections=s.workers, pool_maxsize=s.workers)
-        self.session = _Session()
+        adapter = GuardedAdapter(max_retries=retry, pool_connections=s.workers, pool_maxsize=s.workers)
+        self.session = GuardedSession()
         self.session.headers["User-Agent"] = self.user_agent
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -354,7 +211,8 @@ class Fetcher:
     def _watch(self, seconds: float):
         """Run one hop with a watchdog that cuts its connection after ``seconds``
         (``too-slow``); any failure inside comes out as a Rejected."""
-        hop = _local.hop = _Hop(self.allow_private, seconds)
+        hop = Hop(self.allow_private, seconds)
+        set_hop(hop)
         timer = threading.Timer(max(seconds, 0.0), hop.expire)
         timer.daemon = True
         timer.start()
@@ -367,7 +225,7 @@ class Fetcher:
             failure = Rejected("fetch-error", f"{type(e).__name__}: {str(e)[:200]}")
         finally:
             timer.cancel()
-            _local.hop = None
+            set_hop(None)
             expired = hop.finish()
         if expired:  # whatever the cut connection raised, or a body it cut short
             raise Rejected("too-slow", f"over the {self.deadline:g}s deadline")
