@@ -11,12 +11,17 @@ the summary's ``collapse_flag``. With ``patience_kimg`` set, the stage ends once
 watched quality (``watch.plateau_figure``) has not beaten its best by ``watch.MIN_DELTA``
 for that long after the fade-in, and hands on (saves) the best watched snapshot, which
 the resume checkpoint carries too; the summary says why it stopped (plateau or cap).
+
+Everything a checkpoint holds is one ``TrainState`` (``pipeline.gan.state``); the loop
+body runs its phases over it in order: reals, discriminator step, generator step,
+counters/EMA/ADA, watch (and plateau), checkpoint.
 """
 from __future__ import annotations
 
 import copy
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -34,6 +39,7 @@ from pipeline.gan.ema import update_ema
 from pipeline.gan.losses import d_loss, g_loss, mode_seeking
 from pipeline.gan.networks import fade_reals
 from pipeline.gan.sampling import generate, latents, to_float, to_uint8
+from pipeline.gan.state import Progress, TrainState
 from pipeline.gan.watch import MIN_DELTA, CollapseRule, QualityWatch, plateau_figure
 from pipeline.images.grid import image_grid
 
@@ -112,14 +118,144 @@ def log_row(live, row: dict, samples: Image.Image | None = None) -> None:
     live.next_step()
 
 
-def _rng_state(gens: dict[str, torch.Generator]) -> dict:
-    return {"torch": torch.get_rng_state(), **{k: g.get_state() for k, g in gens.items()}}
+def next_multiple(nimg: int, every: int) -> int:
+    """The first multiple of ``every`` images after ``nimg``: when the next watch or checkpoint is due."""
+    return (nimg // every + 1) * every
 
 
-def _set_rng_state(gens: dict[str, torch.Generator], state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    for k, g in gens.items():
-        g.set_state(state[k])
+@contextmanager
+def frozen(module: torch.nn.Module):
+    """``module``'s weights need no gradient inside: the generator step only passes through D."""
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        module.requires_grad_(True)
+
+
+# ---------------------------------------------------------------- the phases of a step
+
+def fetch_reals(data: torch.Tensor, batch: int, xflip: bool, g: torch.Generator, device: str) -> torch.Tensor:
+    """A random batch of the uint8 NHWC ``data`` as NCHW floats on ``device``, with ``xflip`` half mirrored."""
+    idx = torch.randint(len(data), (batch,), generator=g)
+    real = to_float(data[idx]).to(device)
+    if xflip:
+        flip = torch.rand(batch, generator=g) < 0.5
+        real[flip] = real[flip].flip(3)
+    return real
+
+
+def critic(state: TrainState, policy: tuple[str, ...], alpha: float, autocast):
+    """D as the losses call it: behind the augmentation, at fade-in ``alpha``."""
+    def score(x: torch.Tensor) -> torch.Tensor:
+        with autocast:
+            return state.D(augment(x, state.ada.p, policy, state.gens["aug"]), alpha).float()
+    return score
+
+
+def penalty_weight(cfg: TrainConfig, step: int) -> float:
+    """WGAN-GP's every step; R1's only every r1_every steps (lazy regularisation), scaled to match."""
+    if cfg.loss == "wgan-gp":
+        return cfg.gamma
+    return cfg.gamma * cfg.r1_every if step % cfg.r1_every == 0 else 0.0
+
+
+def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor, module: torch.nn.Module) -> None:
+    """One update of ``module`` down ``loss``, its gradients averaged over the ranks."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    average_gradients(module)
+    opt.step()
+
+
+def diverged(losses: list[float], penalty: float, gp_limit: float, device: str) -> bool:
+    """Non-finite loss or exploding penalty on any rank."""
+    bad = not all(math.isfinite(v) for v in losses + [penalty]) or penalty >= gp_limit
+    return all_mean(float(bad), device) > 0
+
+
+def roll_back(state: TrainState, last_good: dict, cfg: TrainConfig, rank: int,
+              ld: float, lg: float, penalty: float) -> None:
+    """Back to ``last_good`` with half the learning rate; TrainingDiverged after max_rollbacks."""
+    progress = state.progress
+    progress.rollbacks += 1
+    if progress.rollbacks > cfg.max_rollbacks:
+        raise TrainingDiverged(
+            f"train {cfg.resolution}px: losses became non-finite or the gradient penalty exploded "
+            f"(d_loss={ld:.3g}, g_loss={lg:.3g}, penalty={penalty:.3g}) {progress.rollbacks} times; "
+            f"lower res.{cfg.resolution}.lr (now {progress.lr:.2g}) or raise train.gamma")
+    rollbacks, lr = progress.rollbacks, progress.lr * 0.5
+    state.load_state_dict(last_good)
+    progress.rollbacks, progress.lr = rollbacks, lr
+    state.set_lr(lr)
+    if rank == 0:
+        tqdm.write(f"train {cfg.resolution}px: non-finite loss or exploding penalty; rolled back to "
+                   f"{progress.nimg / 1000:.1f} kimg and halved the learning rate to {lr:.2g}")
+
+
+def adapt_p(ada: AdaptiveP, nimg: int, device: str) -> None:
+    """ADA's update over the last ``nimg`` images, from D's signs on reals averaged over all ranks."""
+    ada.signs = [all_mean(sum(ada.signs) / len(ada.signs), device)] if ada.signs else []
+    ada.update(nimg)
+
+
+class Watch:
+    """The quality watch of one stage (``pipeline.gan.watch``), on fixed latents so its curves move only
+    with the generator; rank 0 measures, every rank draws the sample grid."""
+
+    def __init__(self, cfg: TrainConfig, reals: np.ndarray, rank: int):
+        self.device = cfg.device
+        self.fixed_z = latents(GRID, cfg.z_dim, SAMPLE_SEED)
+        watch_reals = to_float(reals[torch.randperm(len(reals), generator=torch.Generator().manual_seed(0))[:GRID]])
+        self.real_diversity = mean_pairwise_distance(watch_reals)
+        t0 = time.time()
+        self.quality = QualityWatch(reals, cfg.watch_samples) if rank == 0 else None
+        self.rule = CollapseRule(cfg.collapse_modes, cfg.collapse_top3, cfg.collapse_recall)
+        self.z = latents(cfg.watch_samples, cfg.z_dim, WATCH_SEED)[:self.quality.n] if self.quality else None
+        self.seconds = time.time() - t0
+
+    def __call__(self, g_ema: torch.nn.Module, alpha: float, progress: Progress,
+                 autocast) -> tuple[torch.Tensor, dict]:
+        """Score ``g_ema`` once and record the verdict in ``progress``: the sample grid's images and the
+        figures to log (diversity on every rank; the quality watch's and ``quality`` on rank 0)."""
+        with torch.no_grad(), autocast:
+            samples = g_ema(self.fixed_z.to(self.device), alpha).float().cpu()
+        diversity = mean_pairwise_distance(samples) / self.real_diversity
+        progress.diversity_min = min(progress.diversity_min, diversity)
+        if self.quality is None:
+            return samples, {"diversity": diversity}
+        t0 = time.time()
+        with torch.no_grad(), autocast:
+            images = np.concatenate([to_uint8(g_ema(z.to(self.device), alpha).float()) for z in self.z.split(256)])
+        progress.watched = self.quality(images)
+        reasons = self.rule.reasons(progress.watched)
+        progress.collapse_reasons = reasons
+        if reasons:
+            progress.collapse_watches += 1
+            progress.collapse_kimg = progress.collapse_kimg or progress.nimg / 1000
+        figures = ({"diversity": diversity} | {k: progress.watched[k] for k in WATCHED if k in progress.watched}
+                   | {"collapse": int(bool(reasons)), "quality": plateau_figure(progress.watched)})
+        self.seconds += time.time() - t0
+        return samples, figures
+
+
+def keep_best(state: TrainState, quality: float, alpha: float, patience_kimg: float) -> None:
+    """Record the last watch as the best when its ``quality`` beats the best by MIN_DELTA; with
+    ``patience_kimg`` keep what it would hand on too."""
+    progress = state.progress
+    # Only a faded-in model (alpha 1) may be handed on, so the plateau clock starts there, and
+    # only at a quality above 0: at 8 px on 48 paintings recall stayed 0 for 5.5 of 8 kimg.
+    if alpha == 1.0 and quality > progress.best_quality + MIN_DELTA:
+        progress.best_quality, progress.best_nimg = quality, progress.nimg
+        progress.best_watched, progress.best_reasons = dict(progress.watched), progress.collapse_reasons
+        if patience_kimg:
+            state.best = copy.deepcopy(state.handed_on())
+
+
+def plateaued(progress: Progress, patience_kimg: float) -> bool:
+    """No better watch for ``patience_kimg`` since the best (0: never)."""
+    return (patience_kimg > 0 and progress.best_nimg is not None
+            and progress.nimg - progress.best_nimg >= patience_kimg * 1000)
 
 
 # ---------------------------------------------------------------- training
@@ -164,215 +300,122 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
     data = torch.from_numpy(np.ascontiguousarray(reals))          # uint8 NHWC, in memory
     batch = cfg.batch // size
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda"))
-
-    G, D, G_ema, opt_g, opt_d = build(cfg, start)
-    broadcast_from_rank0(G, D, G_ema)
-    ada = AdaptiveP(start["ada_p"] if start else cfg.augment_p, cfg.ada_target, cfg.ada_kimg)
     grown = start is not None
     fade_nimg = cfg.fade_kimg * 1000 if grown else 0
     total_nimg = int(cfg.total_kimg * 1000)
-    fixed_z = latents(GRID, cfg.z_dim, SAMPLE_SEED)
-    watch_reals = to_float(reals[torch.randperm(len(reals), generator=torch.Generator().manual_seed(0))[:GRID]])
-    real_diversity = mean_pairwise_distance(watch_reals)
-    watch_t0 = time.time()
-    quality = QualityWatch(reals, cfg.watch_samples) if rank == 0 else None
-    collapse_rule = CollapseRule(cfg.collapse_modes, cfg.collapse_top3, cfg.collapse_recall)
-    watch_z = latents(cfg.watch_samples, cfg.z_dim, WATCH_SEED)[:quality.n] if quality else None
-    watch_seconds = time.time() - watch_t0
+    watch_every, ckpt_every = int(cfg.watch_kimg * 1000), int(cfg.checkpoint_kimg * 1000)
 
-    state = {"nimg": 0, "step": 0, "history": [], "rollbacks": 0, "lr": cfg.lr, "diversity_min": math.inf,
-             "collapse_reasons": [], "collapse_watches": 0, "collapse_kimg": None, "watched": {},
-             "stop_reason": "cap", "best_quality": 0.0, "best_nimg": None, "best_watched": {}, "best_reasons": []}
-    best = None   # with patience_kimg: handed_on() at the best watch so far
+    # The state: networks (grown from start), optimizers, augmentation, counters, RNGs.
+    G, D, g_ema, opt_g, opt_d = build(cfg, start)
+    broadcast_from_rank0(G, D, g_ema)
+    ada = AdaptiveP(start["ada_p"] if start else cfg.augment_p, cfg.ada_target, cfg.ada_kimg)
+    state = TrainState(G, D, g_ema, opt_g, opt_d, ada, gens, Progress(lr=cfg.lr))
+    progress = state.progress
+    watch = Watch(cfg, reals, rank)
+
+    # Resume a killed run from its last checkpoint, which is also what a rollback returns to.
     resume_file = resume_dir / "checkpoint.pt"
-
-    def handed_on() -> dict:
-        """What the next resolution grows from (state.pt)."""
-        return {"G": G.state_dict(), "D": D.state_dict(), "g_ema": G_ema.state_dict(), "ada_p": ada.p,
-                "nimg": state["nimg"], "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict()}
-
-    def snapshot() -> dict:
-        return {"G": G.state_dict(), "D": D.state_dict(), "g_ema": G_ema.state_dict(),
-                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "ada": ada.state_dict(),
-                "state": copy.deepcopy(state), "rng": _rng_state(gens), "best": best}
-
-    def restore(snap: dict) -> None:
-        nonlocal best
-        best = copy.deepcopy(snap["best"])
-        G.load_state_dict(snap["G"])
-        D.load_state_dict(snap["D"])
-        G_ema.load_state_dict(snap["g_ema"])
-        opt_g.load_state_dict(snap["opt_g"])
-        opt_d.load_state_dict(snap["opt_d"])
-        ada.load_state_dict(snap["ada"])
-        state.update(copy.deepcopy(snap["state"]))
-        _set_rng_state(gens, snap["rng"])
-
     if resume_file.exists():
-        restore(ckpt.load(resume_file, device))
+        state.load_state_dict(ckpt.load(resume_file, device))
         if rank == 0:
-            print(f"train {cfg.resolution}: resuming at {state['nimg'] / 1000:.1f} kimg from {resume_file}")
+            print(f"train {cfg.resolution}: resuming at {progress.nimg / 1000:.1f} kimg from {resume_file}")
             if live is not None:
-                for row in state["history"]:
+                for row in progress.history:
                     log_row(live, row)
-    last_good = copy.deepcopy(snapshot())
+    last_good = state.snapshot()
 
-    def critic(x: torch.Tensor, alpha: float) -> torch.Tensor:
-        with autocast:
-            return D(augment(x, ada.p, cfg.augment, gens["aug"]), alpha).float()
-
-    def diverged(losses: list[float], penalty: float) -> bool:
-        """Non-finite loss or exploding penalty on any rank."""
-        bad = not all(math.isfinite(v) for v in losses + [penalty]) or penalty >= cfg.gp_limit
-        return all_mean(float(bad), device) > 0
-
-    def rollback(ld: float, lg: float, penalty: float) -> None:
-        """Back to the last good checkpoint with half the learning rate; give up after max_rollbacks."""
-        state["rollbacks"] += 1
-        if state["rollbacks"] > cfg.max_rollbacks:
-            raise TrainingDiverged(
-                f"train {cfg.resolution}px: losses became non-finite or the gradient penalty exploded "
-                f"(d_loss={ld:.3g}, g_loss={lg:.3g}, penalty={penalty:.3g}) {state['rollbacks']} times; "
-                f"lower res.{cfg.resolution}.lr (now {state['lr']:.2g}) or raise train.gamma")
-        rollbacks, lr = state["rollbacks"], state["lr"] * 0.5
-        restore(last_good)
-        state["rollbacks"], state["lr"] = rollbacks, lr
-        for opt in (opt_g, opt_d):
-            for group in opt.param_groups:
-                group["lr"] = lr
-        if rank == 0:
-            tqdm.write(f"train {cfg.resolution}px: non-finite loss or exploding penalty; rolled back to "
-                       f"{state['nimg'] / 1000:.1f} kimg and halved the learning rate to {lr:.2g}")
-
-    bar = tqdm(total=total_nimg / 1000, initial=state["nimg"] / 1000, unit="kimg", desc=f"train {cfg.resolution}px",
+    bar = tqdm(total=total_nimg / 1000, initial=progress.nimg / 1000, unit="kimg", desc=f"train {cfg.resolution}px",
                disable=rank != 0, bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} kimg [{elapsed}<{remaining}]")
-    t0, nimg0, logs = time.time(), state["nimg"], {}
-    next_watch = (state["nimg"] // int(cfg.watch_kimg * 1000) + 1) * int(cfg.watch_kimg * 1000)
-    next_ckpt = (state["nimg"] // int(cfg.checkpoint_kimg * 1000) + 1) * int(cfg.checkpoint_kimg * 1000)
-    while state["nimg"] < total_nimg:
-        alpha = min(1.0, state["nimg"] / fade_nimg) if fade_nimg else 1.0
-        idx = torch.randint(len(data), (batch,), generator=gens["data"])
-        real = to_float(data[idx]).to(device)
-        if cfg.xflip:
-            flip = torch.rand(batch, generator=gens["data"]) < 0.5
-            real[flip] = real[flip].flip(3)
-        real = fade_reals(real, alpha)
+    t0, nimg0, logs = time.time(), progress.nimg, {}
+    next_watch, next_ckpt = next_multiple(progress.nimg, watch_every), next_multiple(progress.nimg, ckpt_every)
+    while progress.nimg < total_nimg:
+        # Fetch reals, faded like the generator's output while the new block fades in.
+        alpha = min(1.0, progress.nimg / fade_nimg) if fade_nimg else 1.0
+        real = fade_reals(fetch_reals(data, batch, cfg.xflip, gens["data"], device), alpha)
+        score = critic(state, cfg.augment, alpha, autocast)
 
-        # Discriminator step (R1 only every r1_every steps, scaled to match).
-        regularise = cfg.loss == "wgan-gp" or state["step"] % cfg.r1_every == 0
-        gamma = cfg.gamma * (cfg.r1_every if cfg.loss == "ns-r1" else 1) if regularise else 0.0
-        D_fn = lambda x: critic(x, alpha)
+        # Discriminator step.
         with autocast:
             fake = G(torch.randn(batch, cfg.z_dim, device=device), alpha).float()
-        loss_d, logs_d, real_scores = d_loss(cfg.loss, D_fn, real, fake.detach(), gamma, gens["aug"])
+        loss_d, logs_d, real_scores = d_loss(cfg.loss, score, real, fake.detach(),
+                                             penalty_weight(cfg, progress.step), gens["aug"])
         penalty = logs_d.get("penalty", 0.0)
-        if diverged([loss_d.item()], penalty):
-            rollback(loss_d.item(), float("nan"), penalty)
+        if diverged([loss_d.item()], penalty, cfg.gp_limit, device):
+            roll_back(state, last_good, cfg, rank, loss_d.item(), math.nan, penalty)
             continue
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        average_gradients(D)
-        opt_d.step()
+        optimizer_step(opt_d, loss_d, D)
         ada.observe(real_scores)
 
-        # Generator step, against the updated discriminator (whose weights need no gradient here).
-        D.requires_grad_(False)
-        z = torch.randn(batch, cfg.z_dim, device=device)
-        with autocast:
-            fake = G(z, alpha).float()
-        loss_g = g_loss(cfg.loss, D_fn, fake)
-        if cfg.mode_seeking > 0:
-            loss_g = loss_g + cfg.mode_seeking * mode_seeking(z, fake)
-        if diverged([loss_g.item()], 0.0):
-            D.requires_grad_(True)
-            rollback(loss_d.item(), loss_g.item(), penalty)
-            continue
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        D.requires_grad_(True)
-        average_gradients(G)
-        opt_g.step()
+        # Generator step, against the updated discriminator.
+        with frozen(D):
+            z = torch.randn(batch, cfg.z_dim, device=device)
+            with autocast:
+                fake = G(z, alpha).float()
+            loss_g = g_loss(cfg.loss, score, fake)
+            if cfg.mode_seeking > 0:
+                loss_g = loss_g + cfg.mode_seeking * mode_seeking(z, fake)
+            if diverged([loss_g.item()], 0.0, cfg.gp_limit, device):
+                roll_back(state, last_good, cfg, rank, loss_d.item(), loss_g.item(), penalty)
+                continue
+            optimizer_step(opt_g, loss_g, G)
 
-        state["nimg"] += cfg.batch
-        state["step"] += 1
-        update_ema(G_ema, G, cfg.batch, cfg.ema_kimg, state["nimg"], None if grown else cfg.ema_rampup)
-        if state["step"] % 4 == 0:
-            ada.signs = [all_mean(sum(ada.signs) / len(ada.signs), device)] if ada.signs else []
-            ada.update(4 * cfg.batch)
+        # Counters, EMA, augmentation strength.
+        progress.nimg += cfg.batch
+        progress.step += 1
+        update_ema(g_ema, G, cfg.batch, cfg.ema_kimg, progress.nimg, None if grown else cfg.ema_rampup)
+        if progress.step % 4 == 0:
+            adapt_p(ada, 4 * cfg.batch, device)
         logs = {"g_loss": loss_g.item(), **logs_d, "alpha": alpha}
-        bar.update(cfg.batch / 1000)
+        bar.update(progress.nimg / 1000 - bar.n)   # back after a rollback, else the bar overruns its total
 
-        if state["nimg"] >= next_watch or state["nimg"] >= total_nimg:
-            next_watch += int(cfg.watch_kimg * 1000)
-            with torch.no_grad(), autocast:
-                samples = G_ema(fixed_z.to(device), alpha).float().cpu()
-            diversity = mean_pairwise_distance(samples) / real_diversity
-            state["diversity_min"] = min(state["diversity_min"], diversity)
-            watched = {}
-            if quality is not None:
-                watch_t0 = time.time()
-                with torch.no_grad(), autocast:
-                    images = np.concatenate([to_uint8(G_ema(z.to(device), alpha).float())
-                                             for z in watch_z.split(256)])
-                state["watched"] = quality(images)
-                reasons = collapse_rule.reasons(state["watched"])
-                state["collapse_reasons"] = reasons
-                if reasons:
-                    state["collapse_watches"] += 1
-                    state["collapse_kimg"] = state["collapse_kimg"] or state["nimg"] / 1000
-                quality_now = plateau_figure(state["watched"])
-                # Only a faded-in model (alpha 1) may be handed on, so the plateau clock starts there, and
-                # only at a quality above 0: at 8 px on 48 paintings recall stayed 0 for 5.5 of 8 kimg.
-                if alpha == 1.0 and quality_now > state["best_quality"] + MIN_DELTA:
-                    state.update(best_quality=quality_now, best_nimg=state["nimg"],
-                                 best_watched=dict(state["watched"]), best_reasons=reasons)
-                    if cfg.patience_kimg:
-                        best = copy.deepcopy(handed_on())
-                watched = ({k: state["watched"][k] for k in WATCHED if k in state["watched"]}
-                           | {"collapse": int(bool(reasons)), "quality": quality_now})
-                watch_seconds += time.time() - watch_t0
-            kimg_s = (state["nimg"] - nimg0) / 1000 / max(time.time() - t0, 1e-9)
-            row = {"step": state["nimg"], "kimg": state["nimg"] / 1000, **logs, "augment_p": ada.p,
-                   "ada_rt": ada.last_rt, "diversity": diversity, **watched, "kimg_per_s": kimg_s, "lr": state["lr"]}
-            state["history"].append(row)
+        # Watch and log; stop on a plateau.
+        if progress.nimg >= next_watch or progress.nimg >= total_nimg:
+            next_watch += watch_every
+            samples, figures = watch(g_ema, alpha, progress, autocast)
+            if "quality" in figures:
+                keep_best(state, figures["quality"], alpha, cfg.patience_kimg)
+            kimg_s = (progress.nimg - nimg0) / 1000 / max(time.time() - t0, 1e-9)
+            row = {"step": progress.nimg, "kimg": progress.nimg / 1000, **logs, "augment_p": ada.p,
+                   "ada_rt": ada.last_rt, **figures, "kimg_per_s": kimg_s, "lr": progress.lr}
+            progress.history.append(row)
             if rank == 0:
                 bar.set_postfix(g=f"{logs['g_loss']:.2f}", d=f"{logs['d_loss']:.2f}", p=f"{ada.p:.2f}",
-                                recall=f"{watched.get('recall', math.nan):.2f}", modes=watched.get("modes", "-"))
+                                recall=f"{figures.get('recall', math.nan):.2f}", modes=figures.get("modes", "-"))
                 if live is not None:
                     log_row(live, row, Image.fromarray(image_grid(to_uint8(samples), columns=8)))
-            plateau = (cfg.patience_kimg > 0 and state["best_nimg"] is not None
-                       and state["nimg"] - state["best_nimg"] >= cfg.patience_kimg * 1000)
-            if all_mean(float(plateau), device) > 0:   # rank 0 watches; every rank stops with it
-                state["stop_reason"] = "plateau"
+            if all_mean(float(plateaued(progress, cfg.patience_kimg)), device) > 0:   # rank 0 watches; all stop
+                progress.stop_reason = "plateau"
                 break
-        if state["nimg"] >= next_ckpt:
-            next_ckpt += int(cfg.checkpoint_kimg * 1000)
-            last_good = copy.deepcopy(snapshot())
+
+        # Checkpoint: what a killed run resumes from and a rollback returns to.
+        if progress.nimg >= next_ckpt:
+            next_ckpt += ckpt_every
+            last_good = state.snapshot()
             if rank == 0:
                 ckpt.save(last_good, resume_file)
     bar.close()
 
     # The stage hands on its best watch when it kept one, else its last; the summary describes that one.
-    final = best if best is not None else handed_on()
-    G_ema.load_state_dict(final["g_ema"])
-    watched, reasons = ((state["best_watched"], state["best_reasons"]) if best is not None
-                        else (state["watched"], state["collapse_reasons"]))
-    summary = {"kimg": state["nimg"] / 1000, "seconds": time.time() - t0,
-               "kimg_per_s": (state["nimg"] - nimg0) / 1000 / max(time.time() - t0, 1e-9),
-               "augment_p": final["ada_p"], "diversity": state["history"][-1]["diversity"] if state["history"] else None,
-               "diversity_min": state["diversity_min"],
+    final = state.best if state.best is not None else state.handed_on()
+    g_ema.load_state_dict(final["g_ema"])
+    watched, reasons = ((progress.best_watched, progress.best_reasons) if state.best is not None
+                        else (progress.watched, progress.collapse_reasons))
+    summary = {"kimg": progress.nimg / 1000, "seconds": time.time() - t0,
+               "kimg_per_s": (progress.nimg - nimg0) / 1000 / max(time.time() - t0, 1e-9),
+               "augment_p": final["ada_p"], "diversity": progress.history[-1]["diversity"] if progress.history else None,
+               "diversity_min": progress.diversity_min,
                # The verdict of the watch handed on (an untrained start is not collapse).
                "collapse_flag": bool(reasons), "collapse_reason": "; ".join(reasons),
-               "collapse_watches": state["collapse_watches"], "collapse_kimg": state["collapse_kimg"],
+               "collapse_watches": progress.collapse_watches, "collapse_kimg": progress.collapse_kimg,
                **{k: v for k, v in watched.items() if k in WATCHED or k.startswith("real_")},  # handed-on watch
-               "stop_reason": state["stop_reason"], "stop_kimg": state["nimg"] / 1000,
-               "best_kimg": state["best_nimg"] / 1000 if state["best_nimg"] is not None else None,
-               "best_quality": state["best_quality"] if state["best_nimg"] is not None else None,
-               "watch_seconds": watch_seconds,
-               "rollbacks": state["rollbacks"], "g_loss": logs.get("g_loss"), "d_loss": logs.get("d_loss")}
+               "stop_reason": progress.stop_reason, "stop_kimg": progress.nimg / 1000,
+               "best_kimg": progress.best_nimg / 1000 if progress.best_nimg is not None else None,
+               "best_quality": progress.best_quality if progress.best_nimg is not None else None,
+               "watch_seconds": watch.seconds,
+               "rollbacks": progress.rollbacks, "g_loss": logs.get("g_loss"), "d_loss": logs.get("d_loss")}
     if rank == 0:
         ckpt.write_model_dir(out_dir, cfg.model_config(), final, {"summary": summary, "train": asdict(cfg)})
-        grid = image_grid(generate(G_ema, fixed_z), columns=8)
+        grid = image_grid(generate(g_ema, watch.fixed_z), columns=8)
         with atomic_path(out_dir / "samples.png") as tmp:
             Image.fromarray(grid).save(tmp, format="PNG")
     return summary
