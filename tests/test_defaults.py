@@ -15,7 +15,7 @@ from pipeline.neardup.rule import Rule
 from pipeline.prepare import Prepare
 from pipeline.sources import KINDS, ScrapeConfig
 from pipeline.sources.http import HttpSettings
-from tests.test_params import ROOT, leaves
+from test_params import ROOT, leaves
 
 
 def source_kind(entry: Any) -> type | None:

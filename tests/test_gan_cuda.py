@@ -11,7 +11,7 @@ import yaml
 
 from pipeline.gan import checkpoint as ckpt
 from pipeline.synthetic import MODES, render
-from tests.train_helpers import CHANNELS, run_stage
+from train_helpers import CHANNELS, run_stage
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
 

@@ -4,7 +4,7 @@ import sys
 
 import torch
 
-from tests.train_helpers import generator_weights, make_project, stage_env
+from train_helpers import generator_weights, make_project, stage_env
 
 torch.set_num_threads(1)
 

@@ -15,7 +15,7 @@ from pipeline.gan.loop import WATCH_SEED, TrainConfig, train
 from pipeline.gan.sampling import latents, to_uint8
 from pipeline.gan.watch import QualityWatch, plateau_figure
 from pipeline.synthetic import MODES, render
-from tests.train_helpers import generator_weights, make_project, run_stage
+from train_helpers import generator_weights, make_project, run_stage
 
 torch.set_num_threads(1)
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pipeline.gan.loop import TrainConfig, TrainingDiverged, train
-from tests.train_helpers import generator_weights, make_project, run_stage, stage_env
+from train_helpers import generator_weights, make_project, run_stage, stage_env
 
 torch.set_num_threads(1)
 

@@ -102,7 +102,7 @@ def test_the_train_stage_logs_the_watch_at_every_interval(tmp_path):
     """A short 16 px stage: every watch figure is a dvclive series (one row per watch), the summary has the verdict."""
     import json
 
-    from tests.train_helpers import make_project, run_stage
+    from train_helpers import make_project, run_stage
 
     root = make_project(tmp_path / "p", size=16, n=64, train={"watch_samples": 32})
     done = run_stage(root, size=16, timeout=120)

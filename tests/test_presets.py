@@ -11,7 +11,7 @@ import yaml
 from pipeline import params as P
 from pipeline.gan.config import TrainConfig
 from pipeline.gan.ladder import Ladder
-from tests.test_params import ROOT, leaves, validate_all
+from test_params import ROOT, leaves, validate_all
 
 PRESET = ROOT / "pipeline" / "presets" / "gpu-256.args"
 
