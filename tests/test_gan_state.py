@@ -108,3 +108,16 @@ def test_a_late_rollback_redoes_its_images_and_the_stage_still_ends(tmp_path, mo
     assert len(rolled) == 1 and "rolled back to 0.0 kimg" in rolled[0], rolled
     assert summary["rollbacks"] == 1 and summary["kimg"] == 1.2
     assert (tmp_path / "out" / "generator.pt").exists()
+
+
+def test_a_second_rollback_to_the_same_checkpoint_restores_the_same_optimizer_state():
+    cfg = tiny_config(max_rollbacks=3)
+    state = tiny_state(cfg)
+    train_a_little(state)
+    last_good = state.snapshot()
+    expected = state.snapshot()
+    loop.roll_back(state, last_good, cfg, rank=1, ld=math.nan, lg=math.nan, penalty=0.0)
+    train_a_little(state)   # Adam moves its moments in place
+    loop.roll_back(state, last_good, cfg, rank=1, ld=math.nan, lg=math.nan, penalty=0.0)
+    assert_same(state.opt_g.state_dict()["state"], expected["opt_g"]["state"])
+    assert_same(state.opt_d.state_dict()["state"], expected["opt_d"]["state"])

@@ -185,7 +185,9 @@ def roll_back(state: TrainState, last_good: dict, cfg: TrainConfig, rank: int,
             f"(d_loss={ld:.3g}, g_loss={lg:.3g}, penalty={penalty:.3g}) {progress.rollbacks} times; "
             f"lower res.{cfg.resolution}.lr (now {progress.lr:.2g}) or raise train.gamma")
     rollbacks, lr = progress.rollbacks, progress.lr * 0.5
-    state.load_state_dict(last_good)
+    # A copy: torch's optimizers adopt a loaded state's tensors, so later steps would change last_good
+    # and a second rollback to it would restore moments it never had.
+    state.load_state_dict(copy.deepcopy(last_good))
     progress.rollbacks, progress.lr = rollbacks, lr
     state.set_lr(lr)
     if rank == 0:

@@ -74,7 +74,7 @@ class TrainState:
 
     def load_state_dict(self, snap: dict) -> None:
         """Restore a ``state_dict()`` in place, so the loop's handles stay valid. As in torch, the
-        optimizers adopt ``snap``'s moment tensors rather than copying them."""
+        optimizers adopt ``snap``'s moment tensors rather than copying them (a rollback passes a copy)."""
         for k in NETWORKS + OPTIMIZERS:
             getattr(self, k).load_state_dict(snap[k])
         self.ada.load_state_dict(snap["ada"])
