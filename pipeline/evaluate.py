@@ -54,6 +54,10 @@ def evaluate(size: int, params: dict) -> dict:
     """Measure ``models/<size>`` and write its metrics file and plots; return the metrics."""
     cfg = Settings.from_params(P.section(params, "evaluate"))
     rule = Rule.from_params(P.section(params, "dedup"))
+    if cfg.inception_weights:   # asked for FID: a file that is not the Inception weights stops the stage
+        from pipeline.metrics.fid import weights_problem
+        if problem := weights_problem(cfg.inception_weights):
+            raise P.ParamError("evaluate.inception_weights", problem)
     # Only now the heavy imports (torch, scipy): a params error stops the stage in a fraction of a second.
     import numpy as np
     from PIL import Image

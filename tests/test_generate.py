@@ -56,6 +56,16 @@ def test_interpolation_writes_a_gif_and_strip(model, tmp_path):
     assert (tmp_path / "walk_strip.png").exists()
 
 
+def test_slerp_keeps_the_norm_halfway_where_a_straight_line_cuts_the_corner():
+    """Two orthogonal latents of norm 3: the spherical midpoint has norm 3; the linear one 3 / sqrt(2) = 2.12."""
+    import torch
+    a, b = torch.zeros(8, dtype=torch.float64), torch.zeros(8, dtype=torch.float64)
+    a[0], b[1] = 3.0, 3.0
+    mid = slerp(a, b, torch.tensor([0.5], dtype=torch.float64))
+    assert mid.norm().item() == pytest.approx(3.0)
+    assert mid[0].item() == pytest.approx(mid[1].item()) == pytest.approx(3 / 2 ** 0.5)
+
+
 def test_slerp_ends_at_its_endpoints():
     a, b = np.random.default_rng(0).standard_normal((2, 8))
     import torch

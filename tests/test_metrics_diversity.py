@@ -5,9 +5,11 @@ from pipeline.neardup.detect import Rule
 from pipeline.metrics.diversity import distinct_share
 
 
-def test_identical_sets_have_equal_distinct_share():
+def test_different_paintings_are_all_distinct_and_one_copy_removes_a_pair():
     x = paintings(40, 32)
-    assert distinct_share(x, Rule()) == distinct_share(x.copy(), Rule())
+    assert distinct_share(x, Rule()) == 1.0
+    x[1] = x[0]            # image 0 and its copy both match another image of the set
+    assert distinct_share(x, Rule()) == 38 / 40
 
 
 def test_one_image_repeated_has_no_distinct_images():

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from metrics_helpers import paintings
@@ -31,3 +32,32 @@ def test_noise_has_low_precision():
     real = features(paintings(120, 32, seed=1))
     noise = features(np.random.default_rng(0).integers(0, 256, (120, 32, 32, 3), dtype=np.uint8))
     assert prdc(real, noise)["precision"] < 0.1
+
+
+def test_a_worked_example_by_hand():
+    """k = 1 on a line. Real 0, 1, 2, 6; fake 4, 8, 20, 21.
+
+    Radii (distance to the nearest other point of the same set): real 1, 1, 1, 4; fake 4, 4, 1, 1.
+    Precision: fakes within some real ball (strictly): 4 and 8 (both 2 from 6 < 4) -> 2/4.
+    Recall: reals within some fake ball: 1 (3 from 4 < 4), 2, 6; not 0 (4 from 4 is not < 4) -> 3/4.
+    Density: real balls holding each fake, averaged, over k: (1 + 1 + 0 + 0) / 4 -> 0.5.
+    Coverage: reals whose nearest fake is inside their own ball: only 6 -> 1/4.
+    Recall computed with the real radii would be 1/4, and radii off by one neighbour move every figure.
+    """
+    real = torch.tensor([[0.0], [1.0], [2.0], [6.0]])
+    fake = torch.tensor([[4.0], [8.0], [20.0], [21.0]])
+    assert prdc(real, fake, k=1) == {"precision": 0.5, "recall": 0.75, "density": 0.5, "coverage": 0.25}
+
+
+def test_the_kth_neighbour_sets_the_radius():
+    """k = 2: each radius is the second-nearest other point. Real 0, 1, 3, 7 -> 3, 2, 3, 6; fake 0.5, 10, 11 -> 10.5, 9.5, 10.5.
+
+    Precision: 0.5 (in 0's ball), 10 and 11 (4 from 7 < 6) -> 1. Recall: every real is within 10.5 of 0.5 -> 1.
+    Density: fake 0.5 lies in the balls of 0, 1, 3 (0.5 < 3, 0.5 < 2, 2.5 < 3) and not 7's (6.5); 10 in 7's (3 < 6);
+    11 in 7's (4 < 6): (3 + 1 + 1) / 3 / k = 5/6. Coverage: 0 (0.5 < 3), 1 (0.5 < 2), 3 (2.5 < 3), 7 (3 < 6) -> 1.
+    """
+    real = torch.tensor([[0.0], [1.0], [3.0], [7.0]])
+    fake = torch.tensor([[0.5], [10.0], [11.0]])
+    m = prdc(real, fake, k=2)
+    assert m["precision"] == 1.0 and m["recall"] == 1.0 and m["coverage"] == 1.0
+    assert m["density"] == pytest.approx(5 / 6)

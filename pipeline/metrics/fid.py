@@ -16,6 +16,12 @@ import numpy as np
 import torch
 
 
+# A few tensors of torch-fidelity's FeatureExtractorInceptionV3 and their shapes: enough to tell
+# its weights from any other file before Inception loads it (a wrong file fails deep inside otherwise).
+INCEPTION_SHAPES = {"Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3), "Mixed_6e.branch7x7_1.conv.weight": (192, 768, 1, 1),
+                    "Mixed_7c.branch_pool.conv.weight": (192, 2048, 1, 1), "fc.weight": (1008, 2048)}
+
+
 def unavailable(weights: str | None) -> str | None:
     """Why FID cannot be computed (short: it becomes ``fid.reason`` in the metrics), or None when it can."""
     if not weights:
@@ -24,6 +30,22 @@ def unavailable(weights: str | None) -> str | None:
         return f"evaluate.inception_weights {weights} is not a file"
     if importlib.util.find_spec("torch_fidelity") is None:
         return "torch-fidelity not installed"
+    return weights_problem(weights)
+
+
+def weights_problem(weights: str) -> str | None:
+    """Why the file ``weights`` is not the FID Inception weights, or None when it is shaped like them."""
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as e:   # pickle, zip and tensor errors alike: the file is not a weights file
+        return f"{weights} is not a PyTorch weights file ({type(e).__name__})"
+    if not isinstance(state, dict):
+        return f"{weights} holds a {type(state).__name__}, not a state dict"
+    for key, shape in INCEPTION_SHAPES.items():
+        found = tuple(getattr(state.get(key), "shape", ()))
+        if found != shape:
+            return (f"{weights} is not the FID Inception weights (pt_inception-2015-12-05): "
+                    f"{key} is {found or 'missing'}, expected {shape}")
     return None
 
 
