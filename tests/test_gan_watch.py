@@ -4,11 +4,14 @@ A "generator" here is a set of rendered paintings (``pipeline.synthetic.render``
 drawn from a chosen mode mix: all 24 modes evenly (healthy), only half of them, or 90%
 of its samples in 3 modes. One call of the watch is one watch interval.
 """
+import copy
 import math
 
 import numpy as np
 import pytest
+import torch
 
+from pipeline.gan.sampling import to_uint8
 from pipeline.gan.watch import CollapseRule, QualityWatch
 from pipeline.synthetic import MODES, render
 from pipeline.metrics import swd
@@ -112,5 +115,57 @@ def test_the_train_stage_logs_the_watch_at_every_interval(tmp_path):
         rows = (series / f"{name}.tsv").read_text().splitlines()[1:]
         assert [int(r.split("\t")[0]) for r in rows] == [200, 400], name     # steps: images shown
     summary = json.loads((root / "dvclive" / "16" / "metrics.json").read_text())
-    assert isinstance(summary["collapse_flag"], bool) and summary["collapse_watches"] >= int(summary["collapse_flag"])
+    assert summary["collapse_flag"] is bool(summary["collapse_reason"])   # the verdict of the watch handed on
     assert 0 <= summary["recall"] <= 1 and 0 < summary["real_recall"] <= 1 and summary["watch_seconds"] > 0
+
+
+class FourPaintings(torch.nn.Module):
+    """A generator collapsed to 4 kinds of image: each latent picks one of 4 paintings (modes 0, 9, 17, 21).
+
+    Its one weight scales the output; lr 0 keeps it at 1, so the stage trains the discriminator
+    against a generator that stays collapsed.
+    """
+
+    def __init__(self, size: int):
+        super().__init__()
+        bank = paintings(np.array([0, 9, 17, 21]), size, seed=3)
+        self.register_buffer("bank", torch.as_tensor(bank).permute(0, 3, 1, 2).float() / 127.5 - 1)
+        self.gain = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, z, alpha=1.0, mix=None):
+        quartile = (z[:, :1] > torch.tensor([-0.674, 0.0, 0.674])).sum(1)   # N(0, 1) quartiles: a quarter each
+        return self.bank[quartile] * self.gain
+
+
+def run_collapsed_stage(monkeypatch, tmp_path, **settings) -> dict:
+    """A 16 px stage of train() whose generator is FourPaintings; its summary."""
+    from pipeline.gan import checkpoint as ckpt
+    from pipeline.gan import loop
+    from pipeline.gan.config import TrainConfig
+
+    cfg = TrainConfig(resolution=SIZE, base=SIZE, z_dim=8, channels={4: 8, 8: 8, 16: 4}, batch=8, lr=0.0, kimg=0.1,
+                      watch_kimg=0.1, checkpoint_kimg=0.1, watch_samples=128, device="cpu", **settings)
+    G = FourPaintings(SIZE)
+    D = ckpt.build_discriminator(cfg.model_config())
+    monkeypatch.setattr(loop, "build", lambda cfg, start: (
+        G, D, copy.deepcopy(G).requires_grad_(False), torch.optim.Adam(G.parameters(), lr=0.0),
+        torch.optim.Adam(D.parameters(), lr=0.0)))
+    monkeypatch.setattr(ckpt, "write_model_dir", lambda *a, **k: None)   # its weights are no ProGAN's
+    monkeypatch.setattr(loop, "generate", lambda g, z: to_uint8(g(z)))
+    reals = paintings(healthy(np.random.default_rng(1), 2 * N), seed=1)
+    run = tmp_path / str(len(list(tmp_path.iterdir())))   # a fresh folder: no resume from an earlier run
+    return loop.train(cfg, reals, None, run / "out", run / "resume", None)
+
+
+def test_a_generator_collapsed_to_four_paintings_raises_the_stage_flag(monkeypatch, tmp_path):
+    summary = run_collapsed_stage(monkeypatch, tmp_path)
+    assert summary["collapse_flag"] is True and summary["collapse_watches"] == 1
+    assert "4 modes of" in summary["collapse_reason"] and summary["modes"] == 4
+
+
+def test_the_collapse_settings_decide_the_flag(monkeypatch, tmp_path):
+    """train.collapse_* set so that 4 modes of ~24 expected, ~3/4 of the samples in 3 modes and low recall pass."""
+    summary = run_collapsed_stage(monkeypatch, tmp_path, collapse_modes=0.1, collapse_top3=0.9, collapse_recall=0.0)
+    assert summary["collapse_flag"] is False and summary["collapse_reason"] == ""
+    summary = run_collapsed_stage(monkeypatch, tmp_path, collapse_modes=0.0, collapse_top3=0.6, collapse_recall=0.0)
+    assert summary["collapse_flag"] is True and summary["collapse_reason"].endswith("of classified samples in 3 modes")
