@@ -59,7 +59,10 @@ def test_selector_may_select_the_images_themselves():
 
 
 def test_nested_selected_areas_are_searched_once():
-    """Every selected area used to be searched anew: 4000 nested <div>s under ``selector: div`` took 8 s."""
+    """Every selected area used to be searched anew: 4000 nested <div>s under ``selector: div`` took 8 s.
+
+    Compares the CPU time of 8x the nesting, which a machine's speed or load does not change much:
+    linear, about 7x; searching each area anew, about 58x (both measured)."""
     def cpu_seconds(depth: int, tries: int) -> float:
         page = "<div>" * depth + '<a href="/full.jpg"><img src="/thumb.png"></a>' + "</div>" * depth
         best = float("inf")
@@ -70,8 +73,8 @@ def test_nested_selected_areas_are_searched_once():
             assert images == ["http://s.test/full.jpg"]
         return best
 
-    shallow, deep = cpu_seconds(1000, 3), cpu_seconds(4000, 2)
-    assert deep < 2.0 and deep < 8 * shallow  # linear: about 4x; searching each area again: about 16x
+    shallow, deep = cpu_seconds(500, 5), cpu_seconds(4000, 3)
+    assert deep < 20 * shallow, f"{deep:.3f} s of CPU for 4000 levels, {shallow:.3f} s for 500"
 
 
 def test_unparseable_urls_are_recorded_and_the_rest_of_the_page_kept(site, tmp_path):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import io
+import ipaddress
+import socket
 import socketserver
 import threading
 import time
@@ -58,6 +60,26 @@ def site(_host_a) -> HTTPServer:
 @pytest.fixture
 def other_site(_host_b) -> HTTPServer:
     return _fresh(_host_b, "User-agent: *\nDisallow:\n")
+
+
+@pytest.fixture
+def connects(monkeypatch) -> list[str]:
+    """Every address a socket of this process tries to connect to during the test, in order.
+
+    Any address but loopback is refused here, before a packet is sent, so a test whose
+    address check broke still reaches nothing outside this machine; it fails on the list instead.
+    """
+    tried: list[str] = []
+    connect = socket.socket.connect
+
+    def guarded(sock, address):
+        tried.append(address[0])
+        if not ipaddress.ip_address(address[0].split("%")[0]).is_loopback:
+            raise ConnectionRefusedError(f"tests connect to loopback only, not {address[0]}")
+        return connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+    return tried
 
 
 @contextmanager
