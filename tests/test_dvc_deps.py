@@ -8,11 +8,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from deps import _load, audit_env, code_deps, imported_modules, read_uncovered, sections_read, undeclared_sections
 from pipeline.gan.config import SHARED_KEYS
+from train_helpers import make_project, stage_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,6 +117,40 @@ def test_a_package_dropped_from_a_real_stage_is_caught(tmp_path):
     dvc_yaml["stages"]["dedup"]["deps"].remove("pipeline/neardup")
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
     assert code_deps(tmp_path) == {"dedup": {"missing": ["pipeline/neardup"], "extra": []}}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny copy of the project whose train_base (8 px) and train@16 ran once under the audit; its log folder."""
+    root = make_project(tmp_path_factory.mktemp("trained") / "p", size=8, n=24, train={"size": 16},
+                        res={"kimg": 0.05})
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["ladder"] = {"base": 8, "grow": {"16": 8}}
+    params["res"]["16"] = {"batch": 8, "lr": 0.002, "fade_kimg": 0.03, "stable_kimg": 0.02}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    np.save(root / "data" / "prepared" / "16.npy", np.load(root / "data" / "prepared" / "8.npy").repeat(2, 1).repeat(2, 2))
+    shutil.copytree(ROOT / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
+    logs = root.parent / "audit"
+    env = {**stage_env(), "PYTHONPATH": str(root)}
+    env.update(audit_env(logs, env))
+    for size in ("8", "16"):
+        done = subprocess.run([sys.executable, "-m", "pipeline.train", size], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+    return root, logs
+
+
+def test_the_train_stages_declare_the_data_they_read(trained):
+    """Fast twin of the end-to-end audit for the costliest stages: a dropped data dep serves a stale model."""
+    root, logs = trained
+    assert read_uncovered(root, logs) == {}
+    dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    dvc_yaml["stages"]["train_base"]["deps"].remove("data/prepared/${ladder.base}.npy")
+    dvc_yaml["stages"]["train"]["do"]["deps"].remove("models/${item}")
+    (root / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
+    assert read_uncovered(root, logs) == {"train@16": ["models/8/state.pt"],
+                                          "train_base": ["data/prepared/8.npy"]}
 
 
 READER = """

@@ -15,12 +15,10 @@ import pytest
 from PIL import Image
 
 from browser import chart_report, chromium
+from dvc_cli import DVC
 from pipeline.plots_page import write_template
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("dvc") is None, reason="dvc is not installed"),
-    pytest.mark.skipif(chromium() is None, reason="no Chromium to render the pages"),
-]
+pytestmark = pytest.mark.skipif(chromium() is None, reason="no Chromium to render the pages")
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 # The stage writes one row per x; y columns a, b, c scale with the `curve.scale` param.
@@ -56,7 +54,8 @@ VEGA_PLOTS = 2  # two_lines, one_line; picture.png is an <img>, not a chart
 def dvc(repo: Path, *args: str) -> str:
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    proc = subprocess.run(["dvc", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(DVC + list(args), cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}"
     return proc.stdout
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from werkzeug import Response
 
+from dvc_cli import DVC, python_first_path
 from pipeline.sources.store import RawStore, Rejected
 from web_fixtures import CONTACT, image, read_csv, requested, site, _host_a  # noqa: F401
 
@@ -136,17 +137,17 @@ def _dvc_repo(tmp_path: Path, listing: str) -> Path:
                                  "allow_private": True}}
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     (repo / "urls.txt").write_text(listing)
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.autostage", "false"]):
+    for cmd in (["git", "init", "-q"], DVC + ["init", "-q"], DVC + ["config", "core.autostage", "false"]):
         subprocess.run(cmd, cwd=repo, check=True, env=_env())
     return repo
 
 
 def _env() -> dict:
-    return {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": ""}
+    return {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": "", "PATH": python_first_path()}
 
 
 def _repro(repo: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "dvc", "repro", *args, "scrape"], cwd=repo, env=_env(),
+    return subprocess.Popen(DVC + ["repro", *args, "scrape"], cwd=repo, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 
