@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("size", type=int, help="resolution to train (must be on params.yaml's ladder)")
     args = ap.parse_args(argv)
     params = P.load()
-    rung_config(params, args.size)   # a params error stops even an idle rung
+    Ladder.from_params(P.section(params, "ladder")).source(args.size)
+    TrainConfig.shared(P.section(params, "train"), args.size)   # a typo stops even an idle rung
     if is_idle(args.size):
         write_idle(args.size)
         print(f"train {args.size}px: idle (above train.size) -> {MODELS / str(args.size) / IDLE}")

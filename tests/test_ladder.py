@@ -84,3 +84,15 @@ def test_generate_defaults_to_the_top_model_and_refuses_an_idle_one(tmp_path, mo
     (tmp_path / "models" / "128" / IDLE).write_text("{}")
     with pytest.raises(SystemExit, match="above train.size"):
         G.main(["--out", str(tmp_path / "out")])
+
+
+def test_an_idle_rung_needs_no_settings_of_its_own(tmp_path):
+    """Rungs above train.size may lack res.<size> and train.channels.<size>: they never train."""
+    root = make_project(tmp_path / "p", size=8)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["ladder"] = {"base": 8, "grow": {"16": 8, "32": 16}}   # no res.32, no train.channels.32 set here
+    params["train"]["channels"] = {4: 8, 8: 8, 16: 4}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    np.save(root / "data" / "prepared" / "32.npy", np.zeros((0, 32, 32, 3), np.uint8))
+    proc = run_stage(root, size=32)
+    assert proc.returncode == 0 and "idle" in proc.stdout, proc.stderr

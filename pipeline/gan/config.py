@@ -72,14 +72,7 @@ class TrainConfig:
     def from_params(cls, train: Mapping, res: Mapping, ladder: Ladder, size: int) -> "TrainConfig":
         """The config of resolution ``size`` from the ``train`` and ``res`` sections; errors name the key."""
         frm = ladder.source(size)
-        train = dict(train)
-        if isinstance(train.get("augment"), str):   # "color,cutout" reads as a list
-            train["augment"] = [p.strip() for p in train["augment"].split(",") if p.strip()]
-        for key in train:
-            if key in BASE_KEYS + GROWN_KEYS:
-                raise ParamError(f"train.{key}", f"a per-resolution setting: set it under res (res.{size}.{key})")
-        train.pop("size", None)   # the ladder's top (Ladder): which rungs train, not how each trains
-        shared = read(cls, train, "train", SHARED_KEYS)
+        shared = cls.shared(train, size)
         entry, name = res_entry(res, size)
         keys = BASE_KEYS if frm is None else GROWN_KEYS
         for key in entry:
@@ -98,6 +91,18 @@ class TrainConfig:
         if cfg.batch % cfg.mbstd_group and cfg.batch > cfg.mbstd_group:
             raise ParamError(f"{name}.batch", f"{cfg.batch} is not a multiple of train.mbstd_group ({cfg.mbstd_group})")
         return cfg
+
+    @classmethod
+    def shared(cls, train: Mapping, size: int) -> dict:
+        """The checked values of the ``train`` section (every resolution's); errors name the key."""
+        train = dict(train)
+        if isinstance(train.get("augment"), str):   # "color,cutout" reads as a list
+            train["augment"] = [p.strip() for p in train["augment"].split(",") if p.strip()]
+        for key in train:
+            if key in BASE_KEYS + GROWN_KEYS:
+                raise ParamError(f"train.{key}", f"a per-resolution setting: set it under res (res.{size}.{key})")
+        train.pop("size", None)   # the ladder's top (Ladder): which rungs train, not how each trains
+        return read(cls, train, "train", SHARED_KEYS)
 
     @property
     def total_kimg(self) -> float:
