@@ -1,7 +1,11 @@
-"""Losses: the mode-seeking regulariser penalises a generator that maps distant latents to one image."""
+"""Losses: the mode-seeking regulariser penalises a generator that maps distant latents to one image;
+RpGAN + R1 + R2 against values worked out by hand."""
+import math
+
+import pytest
 import torch
 
-from pipeline.gan.losses import mode_seeking
+from pipeline.gan.losses import g_loss, mode_seeking, rpgan_d
 
 
 def test_mode_seeking_is_large_for_collapsed_samples_and_its_gradient_spreads_them():
@@ -22,3 +26,35 @@ def test_mode_seeking_is_large_for_collapsed_samples_and_its_gradient_spreads_th
 def test_mode_seeking_pairs_an_odd_batch_without_failing():
     z, fake = torch.randn(5, 8), torch.randn(5, 3, 4, 4)
     assert torch.isfinite(mode_seeking(z, fake))
+
+
+def test_rpgan_pairs_each_real_with_a_fake_and_penalises_both_sides():
+    """D(x) = sum of x: reals of ones score 12 (3x2x2), fakes of zeros 0; every input gradient is 1,
+    so R1 = R2 = 12 per sample. D loss = softplus(0 - 12) + gamma / 2 (12 + 12)."""
+    D = lambda x: x.flatten(1).sum(1)   # noqa: E731
+    real, fake = torch.ones(4, 3, 2, 2), torch.zeros(4, 3, 2, 2)
+    loss, logs, scores = rpgan_d(D, real, fake, gamma=0.5)
+    assert torch.equal(scores, torch.full((4,), 12.0))
+    assert loss.item() == pytest.approx(math.log1p(math.exp(-12)) + 0.25 * 24)
+    assert logs["penalty"] == pytest.approx(24.0)
+    loss0, logs0, _ = rpgan_d(D, real, fake, gamma=0.0)       # a lazy step: no penalty
+    assert loss0.item() == pytest.approx(math.log1p(math.exp(-12))) and "penalty" not in logs0
+
+
+def test_rpgan_generator_loss_is_relative_to_the_paired_reals():
+    """softplus(-(D(fake) - D(real))): the same fakes cost more against better-scored reals (not so for NS)."""
+    D = lambda x: x.flatten(1).sum(1)   # noqa: E731
+    fake = torch.zeros(2, 1, 1, 1, requires_grad=True)
+    near, far = torch.zeros(2, 1, 1, 1), torch.full((2, 1, 1, 1), 3.0)
+    assert g_loss("rpgan", D, fake, near).item() == pytest.approx(math.log(2))
+    assert g_loss("rpgan", D, fake, far).item() == pytest.approx(math.log1p(math.exp(3)))
+    assert g_loss("ns-r1", D, fake, near).item() == g_loss("ns-r1", D, fake, far).item()
+
+
+def test_the_train_stage_trains_with_rpgan(tmp_path):
+    from train_helpers import make_project, run_stage
+
+    root = make_project(tmp_path / "p", train={"loss": "rpgan", "gamma": 0.5})
+    done = run_stage(root, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (root / "models" / "8" / "generator.pt").exists()

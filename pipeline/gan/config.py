@@ -11,7 +11,7 @@ from typing import Mapping
 from pipeline.gan.ladder import Ladder
 from pipeline.params import ParamError, knob, read, resolution
 
-LOSSES = ("wgan-gp", "ns-r1")
+LOSSES = ("wgan-gp", "ns-r1", "rpgan")
 POLICIES = ("color", "translation", "cutout")   # DiffAugment transforms (pipeline.gan.augment)
 # Per-resolution keys (``res.<size>``); the base trains ``kimg``, a grown size fades in, then stabilises;
 # either may end sooner on a plateau of the watched quality (``patience_kimg``).

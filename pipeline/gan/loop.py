@@ -154,7 +154,7 @@ def critic(state: TrainState, policy: tuple[str, ...], alpha: float, autocast):
 
 
 def penalty_weight(cfg: TrainConfig, step: int) -> float:
-    """WGAN-GP's every step; R1's only every r1_every steps (lazy regularisation), scaled to match."""
+    """WGAN-GP's every step; R1's (and RpGAN's R1 + R2) only every r1_every steps (lazy regularisation), scaled."""
     if cfg.loss == "wgan-gp":
         return cfg.gamma
     return cfg.gamma * cfg.r1_every if step % cfg.r1_every == 0 else 0.0
@@ -353,7 +353,7 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
             z = torch.randn(batch, cfg.z_dim, device=device)
             with autocast:
                 fake = G(z, alpha).float()
-            loss_g = g_loss(cfg.loss, score, fake)
+            loss_g = g_loss(cfg.loss, score, fake, real)
             if cfg.mode_seeking > 0:
                 loss_g = loss_g + cfg.mode_seeking * mode_seeking(z, fake)
             if diverged([loss_g.item()], 0.0, cfg.gp_limit, device):

@@ -1,4 +1,4 @@
-"""GAN losses: WGAN-GP with drift (ProGAN) and non-saturating with R1 (StyleGAN).
+"""GAN losses: WGAN-GP with drift (ProGAN), non-saturating with R1 (StyleGAN), RpGAN with R1 + R2 (R3GAN).
 
 Each ``d_loss`` returns (loss, logs) for the discriminator step, each ``g_loss``
 the generator loss. ``D`` is any callable mapping images to scores (N,); the
@@ -49,6 +49,35 @@ def ns_g(D: Critic, fake: torch.Tensor) -> torch.Tensor:
     return F.softplus(-D(fake)).mean()
 
 
+def rpgan_d(D: Critic, real: torch.Tensor, fake: torch.Tensor, gamma: float = 10.0,
+            g: torch.Generator | None = None) -> tuple[torch.Tensor, dict, torch.Tensor]:
+    """RpGAN + R1 + R2 (Huang et al. 2024, R3GAN): each real is scored against the fake paired with it,
+    softplus(-(D(real) - D(fake))), and both sides' gradients are penalised, gamma/2 (R1 + R2).
+
+    Sun et al. 2020: a relativistic pairing loss has none of the bad basins that separable losses
+    (non-saturating included) have, which look like mode collapse. With gamma = 0 (lazy steps) no penalty.
+    """
+    real = real.detach().requires_grad_(gamma > 0)
+    fake = fake.detach().requires_grad_(gamma > 0)
+    real_scores, fake_scores = D(real), D(fake)
+    loss = F.softplus(fake_scores - real_scores).mean()
+    logs = {"d_loss": loss.item()}
+    if gamma > 0:
+        # D scores each batch on its own (minibatch stddev mixes samples of one batch), so each
+        # gradient of the summed scores is that side's own
+        grad_real, grad_fake = torch.autograd.grad(real_scores.sum() + fake_scores.sum(), (real, fake),
+                                                   create_graph=True)
+        r1, r2 = (grad.flatten(1).pow(2).sum(dim=1).mean() for grad in (grad_real, grad_fake))
+        loss = loss + gamma / 2 * (r1 + r2)
+        logs["penalty"] = (r1 + r2).item()
+    return loss, logs, real_scores
+
+
+def rpgan_g(D: Critic, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """The generator's side of the pairing: softplus(-(D(fake) - D(real)))."""
+    return F.softplus(D(real.detach()) - D(fake)).mean()
+
+
 def mode_seeking(z: torch.Tensor, fake: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """MSGAN's regulariser (Mao et al. 2019): the inverse of how far two samples are per unit of latent distance.
 
@@ -66,8 +95,13 @@ def mode_seeking(z: torch.Tensor, fake: torch.Tensor, eps: float = 1e-5) -> torc
 def d_loss(kind: str, D: Critic, real, fake, gamma: float, g=None):
     if kind == "wgan-gp":
         return wgan_gp_d(D, real, fake, gamma, g=g)
+    if kind == "rpgan":
+        return rpgan_d(D, real, fake, gamma, g=g)
     return ns_r1_d(D, real, fake, gamma, g=g)
 
 
-def g_loss(kind: str, D: Critic, fake) -> torch.Tensor:
-    return wgan_g(D, fake) if kind == "wgan-gp" else ns_g(D, fake)
+def g_loss(kind: str, D: Critic, fake, real) -> torch.Tensor:
+    """The generator loss of ``kind``; ``real`` is the discriminator step's batch (RpGAN pairs with it)."""
+    if kind == "wgan-gp":
+        return wgan_g(D, fake)
+    return rpgan_g(D, fake, real) if kind == "rpgan" else ns_g(D, fake)
