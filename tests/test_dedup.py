@@ -306,6 +306,37 @@ def test_bad_crop_param_names_the_key():
         D.Rule.from_params({"crop": 0.6})
 
 
+@pytest.mark.parametrize("key, edge, past", [("hash_bits", 0, -1), ("hash_bits", 63, 64), ("colour_bits", 0, -1),
+                                             ("colour_bits", 63, 64), ("colour", 0.0, -0.01), ("crop", 0.0, 0.5),
+                                             ("trim_tol", 0.0, -1.0), ("trim_max", 0.0, 0.5)])
+def test_dedup_knobs_take_their_whole_range_and_no_more(key, edge, past):
+    """Distances count bits of a 64-bit hash (0-63); crops and trims stay under half a side: each knob takes
+    its edge value and refuses one step past it. (Mutation benchmark: kills rule.py:18-23 bounds
+    ``maximum=63`` -> ``64`` or ``0``, ``minimum=0`` -> ``1``, ``below=0.5`` -> ``1.0``.)"""
+    from pipeline.params import ParamError
+    assert getattr(D.Rule.from_params({key: edge}), key) == edge
+    with pytest.raises(ParamError, match=f"dedup.{key}"):
+        D.Rule.from_params({key: past})
+
+
+def test_fingerprint_of_an_array_has_the_content_size_of_the_image(painting):
+    """``content`` is (width, height) whether the image comes as PIL or as an (H, W, 3) array.
+    (Mutation benchmark: kills detect.py:200 ``shape[1::-1]`` -> ``shape[2::-1]``.)"""
+    wide = painting.crop((0, 0, 256, 160))
+    size = D.fingerprint(wide)[2]
+    assert D.fingerprint(np.asarray(wide))[2] == size and size[0] > size[1]
+
+
+def test_content_size_is_the_trimmed_core_in_the_images_own_pixels(painting):
+    """A large framed image is analysed downscaled, yet ``content`` is its core's size in its own pixels
+    (what the stage compares to keep the largest copy). (Mutation benchmark: kills detect.py:208-209
+    scale ``/`` -> ``*``, the ``shape[1]``/``full_size[1]`` index swaps and ``right - left`` -> ``+``.)"""
+    framed = Image.new("RGB", (1000, 700), (0, 0, 0))
+    framed.paste(painting.resize((900, 600)), (50, 50))
+    w, h = D.fingerprint(framed)[2]
+    assert abs(w - 900) <= 6 and abs(h - 600) <= 6
+
+
 def test_default_synthetic_paintings_are_all_kept():
     """The default scrape (1200 paintings, 24 modes, 50 of each) holds no copies: dedup merges none."""
     from pipeline.sources.synthetic import Source

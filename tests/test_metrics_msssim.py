@@ -51,3 +51,27 @@ def test_smallest_images_for_five_scales():
     x = paintings(3, 16)
     np.testing.assert_allclose(ms_ssim(x, x), 1.0, atol=1e-5)
     assert np.all(ms_ssim(x, x[::-1].copy())[[0, 2]] < 1)
+
+
+def test_random_pairs_draw_every_ordered_pair():
+    """Uniform over pairs i != j: with 4 images all 12 ordered pairs come up, and 2 images still pair.
+    (Mutation benchmark: kills msssim.py:85 ``rng.integers(1, n)`` -> ``(2, n)``, which never pairs i with i + 1.)"""
+    i, j = random_pairs(4, 400, seed=0)
+    assert set(zip(i.tolist(), j.tolist())) == {(a, b) for a in range(4) for b in range(4) if a != b}
+    i, j = random_pairs(2, 10, seed=0)
+    assert set(zip(i.tolist(), j.tolist())) <= {(0, 1), (1, 0)}
+
+
+@pytest.mark.parametrize("side", [9, 10])
+def test_single_scale_ssim_below_the_window_matches_scikit_image(side):
+    """Scales under 11 px (the coarse scales of 16-32 px images) use the largest odd window, sigma scaled
+    with it, as scikit-image does. (Mutation benchmark: kills msssim.py:41 ``side % 2`` -> ``side % 4``,
+    an even window at 10 px.)"""
+    a = np.ascontiguousarray(paintings(2, 32, seed=1)[:, :side, :side])
+    b = np.ascontiguousarray(paintings(2, 32, seed=2)[:, :side, :side])
+    mine = _ssim_cs(torch.tensor(a).permute(0, 3, 1, 2).float(), torch.tensor(b).permute(0, 3, 1, 2).float(),
+                    255.0)[0].numpy()
+    window = side if side % 2 else side - 1
+    ref = [structural_similarity(a[i], b[i], gaussian_weights=True, sigma=1.5 * window / 11,
+                                 use_sample_covariance=False, data_range=255, channel_axis=2) for i in range(2)]
+    np.testing.assert_allclose(mine, ref, atol=1e-4)

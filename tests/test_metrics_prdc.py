@@ -61,3 +61,26 @@ def test_the_kth_neighbour_sets_the_radius():
     m = prdc(real, fake, k=2)
     assert m["precision"] == 1.0 and m["recall"] == 1.0 and m["coverage"] == 1.0
     assert m["density"] == pytest.approx(5 / 6)
+
+
+def test_the_feature_network_is_pinned():
+    """Precision and recall logged by different versions compare only while the random network is the same:
+    the first feature of each layer for one gradient image, recorded from this implementation.
+    (Mutation benchmark: kills prdc.py:37 He scale ``2.0`` -> ``3.0`` and prdc.py:55 ``/ 127.5 - 1`` -> ``- 0``.)"""
+    y, x = np.mgrid[0:32, 0:32]
+    image = np.stack([x * 8, y * 8, (x + y) * 4], -1).astype(np.uint8)[None]
+    f = features(image)[0]
+    assert f[[0, 32, 96, 224]].tolist() == pytest.approx([0.0645095, 0.0295825, 0.0182528, 0.0238321], rel=1e-4)
+
+
+def test_evaluate_accepts_the_smallest_set_prdc_can_measure():
+    """prdc needs more than K features per set: evaluate.prdc_images accepts K + 1 and refuses K.
+    (Mutation benchmark: kills settings.py:22 ``minimum=4`` -> ``5``.)"""
+    from pipeline.metrics.prdc import K
+    from pipeline.metrics.settings import Settings
+    from pipeline.params import ParamError
+    f = features(paintings(K + 1, 16))
+    assert prdc(f, f)["precision"] == 1.0
+    assert Settings.from_params({"prdc_images": K + 1}).prdc_images == K + 1
+    with pytest.raises(ParamError, match="prdc_images"):
+        Settings.from_params({"prdc_images": K})

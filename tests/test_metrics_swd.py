@@ -55,3 +55,12 @@ def test_per_level_values_and_determinism():
 def test_rejects_unequal_sets():
     with pytest.raises(ValueError):
         swd(paintings(4, 32), paintings(5, 32))
+
+
+def test_a_flat_image_lies_in_the_coarsest_level():
+    """The 5x5 binomial filter sums to one, so a flat image keeps its value when reduced and its finer
+    Laplacian level is zero. (Mutation benchmark: kills swd.py:27-30 ``_GAUSS`` entries ``1`` -> ``2``,
+    ``24`` -> ``48``, ``16`` -> ``32``.)"""
+    fine, coarse = laplacian_pyramid(np.full((1, 3, 32, 32), 100, np.uint8), 2)
+    np.testing.assert_allclose(coarse, 100, atol=1e-3)
+    np.testing.assert_allclose(fine, 0, atol=1e-3)

@@ -58,6 +58,18 @@ def test_only_http_and_https(url):
     assert reason(fetcher(), url) == "not-http"
 
 
+def test_five_redirects_are_followed_and_a_sixth_is_refused(site):
+    """MAX_REDIRECTS (RFC 9309's five) hops are followed, one more is a redirect loop.
+    (Mutation benchmark: kills http.py:196 ``range(MAX_REDIRECTS + 1)`` -> ``+ 0``.)"""
+    for k in range(6):
+        site.expect_request(f"/r{k}.png").respond_with_response(
+            Response(status=302, headers={"Location": f"/r{k + 1}.png"}))
+    site.expect_request("/r6.png").respond_with_data(image(3))
+    f = fetcher(robots=False)
+    assert f.get(site.url_for("/r1.png")).content == image(3)
+    assert reason(f, site.url_for("/r0.png")) == "redirect-loop"
+
+
 def test_redirect_followed_but_not_to_other_schemes(site):
     site.expect_request("/old.png").respond_with_response(Response(status=301, headers={"Location": "/new.png"}))
     site.expect_request("/new.png").respond_with_data(image(2))
@@ -138,6 +150,14 @@ def test_robots_4xx_allows_everything(site, status):  # RFC 9309 2.3.1.3: "unava
     assert fetcher().get(site.url_for("/a.png")).content == image(5)
 
 
+def test_robots_400_allows_everything_whatever_its_body_says(site):
+    """RFC 9309 2.3.1.3: every 4xx, 400 included, means "unavailable": allow all, the body is not rules.
+    (Mutation benchmark: kills http.py:313 ``status_code >= 400`` -> ``>= 401``.)"""
+    site.expect_oneshot_request("/robots.txt").respond_with_data("User-agent: *\nDisallow: /\n", status=400)
+    site.expect_request("/a.png").respond_with_data(image(5))
+    assert fetcher().get(site.url_for("/a.png")).content == image(5)
+
+
 def test_robots_redirects_are_followed(site):
     site.expect_oneshot_request("/robots.txt").respond_with_response(
         Response(status=301, headers={"Location": "/moved/robots.txt"}))
@@ -200,6 +220,13 @@ def test_too_large_from_content_length_without_reading_body(site):
     assert reason(fetcher(max_bytes=100_000), site.url_for("/big.png")) == "too-large"
 
 
+def test_a_body_of_exactly_max_bytes_is_kept(site):
+    """The cap refuses bodies over ``max_bytes``, not one that fills it.
+    (Mutation benchmark: kills http.py:255 ``len(body) > max_bytes`` -> ``>=``.)"""
+    site.expect_request("/full.png").respond_with_data(b"x" * 100_000)
+    assert len(fetcher(max_bytes=100_000).get(site.url_for("/full.png")).content) == 100_000
+
+
 def test_too_large_while_streaming_an_endless_body(site):
     sent = []
 
@@ -223,6 +250,15 @@ def test_503_with_retry_after_is_retried_after_the_wait(site):
         lambda r: times.append(time.monotonic()) or Response(image(7), content_type="image/png"))
     assert fetcher().get(site.url_for("/busy.png")).content == image(7)
     assert len(times) == 2 and times[1] - times[0] >= 0.9
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 504])
+def test_every_try_later_status_is_retried(site, status):
+    """429 and the 5xx answers that mean "try later" are retried like 503.
+    (Mutation benchmark: kills http.py:42 ``RETRY_STATUS`` entries 429, 502, 504 -> other codes.)"""
+    site.expect_oneshot_request("/busy.png").respond_with_data("busy", status=status)
+    site.expect_request("/busy.png").respond_with_data(image(7))
+    assert fetcher().get(site.url_for("/busy.png")).content == image(7)
 
 
 def test_retries_are_bounded(site):
@@ -352,6 +388,22 @@ def test_name_with_one_private_answer_is_refused_before_connecting(monkeypatch, 
     for robots in (True, False):
         assert reason(fetcher(allow_private=False, robots=robots), "http://mixed.test/a.png") == "private-address"
     assert asked and connects == []
+
+
+def test_every_address_of_a_name_is_tried_before_a_network_error(monkeypatch, connects):
+    """A name's public answers are tried once each, in order; when the last fails too, the URL is a
+    network-error. (Mutation benchmark: kills adapter.py:135 ``len(addresses) - 1`` -> ``+ 1``, which
+    swallows the last failure.)"""
+    answers, numeric = ["93.184.215.14", "93.184.215.15"], socket.getaddrinfo
+
+    def resolve(host, port, family=0, type=0, proto=0, flags=0):
+        if host != "two.test":
+            return numeric(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (a, port)) for a in answers]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    assert reason(fetcher(allow_private=False, robots=False, retries=0), "http://two.test/a.png") == "network-error"
+    assert connects == answers
 
 
 def test_private_addresses_open_with_allow_private(site):
