@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from pipeline.gan.sampling import to_uint8
-from pipeline.gan.watch import CollapseRule, QualityWatch
+from pipeline.gan.watch import CollapseRule, QualityWatch, plateau_figure
 from pipeline.synthetic import MODES, render
 from pipeline.metrics import swd
 
@@ -169,3 +169,33 @@ def test_the_collapse_settings_decide_the_flag(monkeypatch, tmp_path):
     assert summary["collapse_flag"] is False and summary["collapse_reason"] == ""
     summary = run_collapsed_stage(monkeypatch, tmp_path, collapse_modes=0.0, collapse_top3=0.6, collapse_recall=0.0)
     assert summary["collapse_flag"] is True and summary["collapse_reason"].endswith("of classified samples in 3 modes")
+
+
+def test_the_collapse_rule_at_its_thresholds():
+    """Each test of the rule at its edge, as CollapseRule's docstring states it: the mode tests from
+    min_classified x 24 classified samples on; "fewer than" modes x expected; "at least" top3; recall
+    "below" while precision is "at least" recall x the reals'. (Mutation benchmark: kills watch.py:54
+    ``min_classified`` 2.0 -> 4.0 and the comparison swaps in CollapseRule.reasons.)"""
+    rule = CollapseRule()
+    edge = {"classified": 2 * len(MODES), "modes": 18, "modes_expected": 24.0, "top3_share": 0.49,
+            "recall": 0.5, "real_recall": 1.0, "precision": 0.5, "real_precision": 1.0}
+    assert rule.reasons(edge) == []                       # 18 = 0.75 x 24 modes; recall = 0.5 x the reals'
+    assert len(rule.reasons(edge | {"modes": 17})) == 1
+    assert len(rule.reasons(edge | {"top3_share": 0.5})) == 1
+    assert len(rule.reasons(edge | {"recall": 0.49})) == 1
+    assert rule.reasons(edge | {"recall": 0.49, "precision": 0.49}) == []    # not trained yet
+    assert rule.reasons(edge | {"classified": 2 * len(MODES) - 1, "modes": 0, "top3_share": 1.0}) == []
+
+
+def test_the_plateau_figure_is_the_harmonic_mean_of_precision_and_recall():
+    """F1 of the watch: 2pr / (p + r), 0 when both are 0. (Mutation benchmark: kills watch.py:76
+    ``/ (p + r)`` -> ``* (p + r)`` and ``2`` -> ``4``.)"""
+    assert plateau_figure({"precision": 0.5, "recall": 1.0}) == pytest.approx(2 / 3)
+    assert plateau_figure({"precision": 0.25, "recall": 0.25}) == pytest.approx(0.25)
+    assert plateau_figure({"precision": 0.0, "recall": 0.0}) == 0.0
+
+
+def test_reals_of_the_first_mode_alone_are_synthetic_data():
+    """Label 0 is a mode (the first), not "unclassified" (-1): reals painted in mode 0 alone get mode figures.
+    (Mutation benchmark: kills watch.py:99 ``labels >= 0`` -> ``>= 1``.)"""
+    assert QualityWatch(paintings(np.zeros(64, int), seed=7), 32).synthetic
