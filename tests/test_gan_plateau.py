@@ -67,6 +67,30 @@ def test_the_saved_model_is_the_best_watched_snapshot(plateau_run):
     assert (w["precision"], w["recall"]) == pytest.approx((summary["precision"], summary["recall"]), abs=1e-6)
 
 
+def test_the_summary_counts_kimg_and_seconds_of_the_run(plateau_run):
+    """kimg and stop_kimg are the images shown / 1000, the run took real seconds, and kimg_per_s is their
+    ratio. (Mutation benchmark: kills loop.py:405-406 and 413 ``/ 1000`` -> ``* 1000`` or ``/ 1001``
+    and ``time.time() - t0`` -> ``+``.)"""
+    _, summary, _ = plateau_run
+    assert summary["kimg"] == summary["stop_kimg"] and round(summary["kimg"] * 1000) % 16 == 0   # whole batches
+    assert 0 < summary["seconds"] < 3600
+    assert summary["kimg_per_s"] == pytest.approx(summary["kimg"] / summary["seconds"], rel=1e-4)
+
+
+def test_the_summary_diversity_is_the_last_watchs(tmp_path):
+    """The summary's diversity is the last watch's, beside the run's minimum.
+    (Mutation benchmark: kills loop.py:407 ``history[-1]`` -> ``history[0]``.)"""
+    import pandas as pd
+    from dvclive import Live
+
+    live = Live(dir=str(tmp_path / "live"), dvcyaml=False, save_dvc_exp=False)
+    summary = train(config(kimg=1.0, patience_kimg=0.0), paintings(), None, tmp_path / "out", tmp_path / "r", live)
+    live.end()
+    diversity = pd.read_csv(tmp_path / "live" / "plots" / "metrics" / "diversity.tsv", sep="\t")["diversity"].tolist()
+    assert len(diversity) >= 2 and diversity[0] != diversity[-1]
+    assert summary["diversity"] == diversity[-1] and summary["diversity_min"] == min(diversity)
+
+
 def test_a_resumed_stage_keeps_the_best_snapshot_it_had_before_the_kill(plateau_run, tmp_path):
     cfg, summary, root = plateau_run
     saved = ckpt.load(root / "resume" / "checkpoint.pt")
