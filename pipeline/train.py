@@ -35,20 +35,14 @@ RESUME = Path(".resume")
 LOGS = Path("dvclive")
 
 
-def rung_config(params: dict, size: int) -> tuple[TrainConfig, int | None]:
-    """The TrainConfig of resolution ``size`` (device not yet resolved) and the size it grows from."""
+def config(params: dict, size: int) -> tuple[TrainConfig, int | None]:
+    """The TrainConfig of resolution ``size`` and the size it grows from (None for the base)."""
     ladder = Ladder.from_params(P.section(params, "ladder"))
     cfg = TrainConfig.from_params(P.section(params, "train"), P.section(params, "res"), ladder, size)
-    return cfg, ladder.source(size)
-
-
-def config(params: dict, size: int) -> tuple[TrainConfig, int | None]:
-    """``rung_config`` with ``device: auto`` resolved to cuda or cpu."""
-    cfg, frm = rung_config(params, size)
     import torch   # only now: a params error stops the stage before torch takes seconds to load
     if cfg.device == "auto":
         cfg.device = "cuda" if torch.cuda.is_available() else "cpu"
-    return cfg, frm
+    return cfg, ladder.source(size)
 
 
 def file_digest(path: Path) -> str:

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -11,10 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dvc_cli import DVC, python_first_path
+from dvc_cli import DVC, run
 from pipeline import compare
 
-ROOT = Path(__file__).resolve().parents[1]
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 # A stage standing in for the pipeline: its figures are a known function of the recipe and the seed.
 STAGE = """\
@@ -28,10 +25,7 @@ json.dump({"px": 64, "modes": 18 + 4 * (p["lr"] == 0.002) + noise, "swd": 60.0 +
 
 
 def sh(repo: Path, *cmd: str, env: dict | None = None) -> str:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": python_first_path(), "PYTHONPATH": str(ROOT), **(env or {})}
-    proc = subprocess.run(list(cmd), cwd=repo, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"{' '.join(cmd)}:\n{proc.stdout}{proc.stderr}"
-    return proc.stdout
+    return run(repo, *cmd, env=env)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ network cut off (tests/browser.py).
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 from PIL import Image
 
 from browser import chart_report, chromium
-from dvc_cli import DVC
+from dvc_cli import DVC, run
 from pipeline.plots_page import write_template
 
 pytestmark = pytest.mark.skipif(chromium() is None, reason="no Chromium to render the pages")
@@ -52,12 +51,8 @@ VEGA_PLOTS = 2  # two_lines, one_line; picture.png is an <img>, not a chart
 
 
 def dvc(repo: Path, *args: str) -> str:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    proc = subprocess.run(DVC + list(args), cwd=repo, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}"
-    return proc.stdout
+    return run(repo, *DVC, *args, env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                                       "GIT_COMMITTER_EMAIL": "t@t"}, timeout=120)
 
 
 @pytest.fixture(scope="module")
