@@ -41,7 +41,7 @@ def build_generator(config: dict) -> Generator:
 
 def build_discriminator(config: dict) -> Discriminator:
     return Discriminator({int(k): v for k, v in config["channels"].items()},
-                         config["resolution"], config["base"], config.get("mbstd_group", 4))
+                         config["resolution"], config["base"], config.get("mbstd_group", 4), config.get("pack", 1))
 
 
 def write_model_dir(model_dir: Path | str, config: dict, state: dict, info: dict) -> None:

@@ -24,7 +24,7 @@ LENGTH_KEYS = ("kimg", "fade_kimg", "stable_kimg")   # required where they apply
 SHARED_KEYS = ("seed", "device", "z_dim", "channels", "loss", "gamma", "r1_every", "ema_kimg", "augment",
                "augment_p", "ada_target", "ada_kimg", "xflip", "watch_kimg", "watch_samples",
                "collapse_modes", "collapse_top3", "collapse_recall", "checkpoint_kimg", "max_rollbacks", "mbstd_group",
-               "mode_seeking")
+               "mode_seeking", "pack")
 # Widths for 2 CPU cores; ProGAN-like on a GPU: {4: 512, 8: 512, 16: 512, 32: 512, 64: 256, 128: 128, 256: 64}
 CPU_CHANNELS = {4: 32, 8: 32, 16: 16, 32: 16, 64: 8, 128: 8, 256: 8}
 
@@ -67,6 +67,8 @@ class TrainConfig:
     max_rollbacks: int = knob(3, minimum=0)
     mbstd_group: int = knob(4, minimum=1)
     mode_seeking: float = knob(0.0, minimum=0)   # weight of the MSGAN regulariser in the G loss; 0: off
+    # PacGAN (Lin et al. 2018): D scores this many samples at once, stacked along channels; 1: off
+    pack: int = knob(1, minimum=1)
 
     @classmethod
     def from_params(cls, train: Mapping, res: Mapping, ladder: Ladder, size: int) -> "TrainConfig":
@@ -88,8 +90,13 @@ class TrainConfig:
             if s not in cfg.channels:
                 raise ParamError(f"train.channels.{s}", f"missing (needed for resolution {size})")
         cfg.channels = {s: cfg.channels[s] for s in needed}
-        if cfg.batch % cfg.mbstd_group and cfg.batch > cfg.mbstd_group:
-            raise ParamError(f"{name}.batch", f"{cfg.batch} is not a multiple of train.mbstd_group ({cfg.mbstd_group})")
+        if cfg.batch % cfg.pack:
+            raise ParamError(f"{name}.batch", f"{cfg.batch} is not a multiple of train.pack ({cfg.pack}): "
+                             "the discriminator scores packs of that many samples")
+        packs = cfg.batch // cfg.pack   # what D's minibatch stddev groups
+        if packs % cfg.mbstd_group and packs > cfg.mbstd_group:
+            raise ParamError(f"{name}.batch", f"{cfg.batch} is not a multiple of train.mbstd_group ({cfg.mbstd_group})"
+                             + (f" times train.pack ({cfg.pack})" if cfg.pack > 1 else ""))
         return cfg
 
     @classmethod
@@ -110,7 +117,8 @@ class TrainConfig:
 
     def model_config(self) -> dict:
         return {"z_dim": self.z_dim, "channels": {int(k): v for k, v in self.channels.items()},
-                "resolution": self.resolution, "base": self.base, "mbstd_group": self.mbstd_group}
+                "resolution": self.resolution, "base": self.base, "mbstd_group": self.mbstd_group,
+                "pack": self.pack}
 
 
 def res_entry(res: Mapping, size: int) -> tuple[Mapping, str]:

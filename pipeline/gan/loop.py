@@ -301,6 +301,9 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
             "aug": torch.Generator(device=device).manual_seed(cfg.seed + 31 * rank + cfg.resolution)}
     data = torch.from_numpy(np.ascontiguousarray(reals))          # uint8 NHWC, in memory
     batch = cfg.batch // size
+    if batch % cfg.pack:
+        raise ValueError(f"train {cfg.resolution}px: {batch} images per process do not split into packs of "
+                         f"train.pack ({cfg.pack}); use a batch that is a multiple of {cfg.pack * size}")
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda"))
     grown = start is not None
     fade_nimg = cfg.fade_kimg * 1000 if grown else 0

@@ -2,7 +2,9 @@
 
 Each ``d_loss`` returns (loss, logs) for the discriminator step, each ``g_loss``
 the generator loss. ``D`` is any callable mapping images to scores (N,); the
-caller wraps augmentation and fade-in into it.
+caller wraps augmentation and fade-in into it. A packing D (PacGAN) gives one
+score per pack of consecutive images, so each penalty is taken per pack: the
+gradient norm of one score over its whole input.
 """
 from __future__ import annotations
 
@@ -11,17 +13,23 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from pipeline.gan.config import LOSSES
 Critic = Callable[[torch.Tensor], torch.Tensor]
+
+
+def per_score(grad: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """``grad`` (N, C, H, W) as one row per score: a pack's images together (N / pack rows)."""
+    return grad.reshape(len(scores), -1)
 
 
 def wgan_gp_d(D: Critic, real: torch.Tensor, fake: torch.Tensor, gamma: float = 10.0,
               drift: float = 1e-3, g: torch.Generator | None = None) -> tuple[torch.Tensor, dict, torch.Tensor]:
     real_scores, fake_scores = D(real), D(fake)
-    eps = torch.rand(real.shape[0], 1, 1, 1, generator=g, device=real.device, dtype=real.dtype)
-    mixed = torch.lerp(real, fake, eps).requires_grad_(True)
-    grad, = torch.autograd.grad(D(mixed).sum(), mixed, create_graph=True)
-    penalty = (grad.flatten(1).norm(dim=1) - 1).pow(2)
+    # one point on the line from real to fake per score (a pack's images move together)
+    eps = torch.rand(len(real_scores), 1, 1, 1, generator=g, device=real.device, dtype=real.dtype)
+    mixed = torch.lerp(real, fake, eps.repeat_interleave(len(real) // len(real_scores), 0)).requires_grad_(True)
+    mixed_scores = D(mixed)
+    grad, = torch.autograd.grad(mixed_scores.sum(), mixed, create_graph=True)
+    penalty = (per_score(grad, mixed_scores).norm(dim=1) - 1).pow(2)
     loss = fake_scores.mean() - real_scores.mean() + gamma * penalty.mean() + drift * real_scores.pow(2).mean()
     return loss, {"d_loss": loss.item(), "penalty": penalty.mean().item()}, real_scores
 
@@ -39,7 +47,7 @@ def ns_r1_d(D: Critic, real: torch.Tensor, fake: torch.Tensor, gamma: float = 10
     logs = {"d_loss": loss.item()}
     if gamma > 0:
         grad, = torch.autograd.grad(real_scores.sum(), real, create_graph=True)
-        penalty = grad.flatten(1).pow(2).sum(dim=1).mean()
+        penalty = per_score(grad, real_scores).pow(2).sum(dim=1).mean()
         loss = loss + gamma / 2 * penalty
         logs["penalty"] = penalty.item()
     return loss, logs, real_scores
@@ -67,7 +75,7 @@ def rpgan_d(D: Critic, real: torch.Tensor, fake: torch.Tensor, gamma: float = 10
         # gradient of the summed scores is that side's own
         grad_real, grad_fake = torch.autograd.grad(real_scores.sum() + fake_scores.sum(), (real, fake),
                                                    create_graph=True)
-        r1, r2 = (grad.flatten(1).pow(2).sum(dim=1).mean() for grad in (grad_real, grad_fake))
+        r1, r2 = (per_score(grad, real_scores).pow(2).sum(dim=1).mean() for grad in (grad_real, grad_fake))
         loss = loss + gamma / 2 * (r1 + r2)
         logs["penalty"] = (r1 + r2).item()
     return loss, logs, real_scores

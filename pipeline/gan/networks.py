@@ -124,9 +124,13 @@ class DOutput(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, channels: dict[int, int], resolution: int, base: int, mbstd_group: int = 4):
+    """Scores images, or with ``pack`` > 1 (PacGAN, Lin et al. 2018) packs of ``pack`` consecutive images
+    stacked along channels: one score per pack, so a generator that repeats itself gives packs of
+    look-alikes, which D can tell from packs of different reals even where each image passes alone."""
+
+    def __init__(self, channels: dict[int, int], resolution: int, base: int, mbstd_group: int = 4, pack: int = 1):
         super().__init__()
-        self.channels, self.base = dict(channels), base
+        self.channels, self.base, self.pack = dict(channels), base, pack
         self.from_rgb = nn.ModuleDict()
         self.blocks = nn.ModuleDict()
         self.output = DOutput(channels[4], mbstd_group)
@@ -135,16 +139,20 @@ class Discriminator(nn.Module):
             self.blocks[str(res)] = DBlock(self.channels[res], self.channels[res // 2])
             self.resolution = res
         for res in _levels(base, resolution):
-            self.from_rgb[str(res)] = EqualizedConv2d(3, self.channels[res], 1)
+            self.from_rgb[str(res)] = EqualizedConv2d(3 * pack, self.channels[res], 1)
 
     def grow(self) -> None:
         res = self.resolution * 2
         self.blocks[str(res)] = DBlock(self.channels[res], self.channels[res // 2])
-        self.from_rgb[str(res)] = EqualizedConv2d(3, self.channels[res], 1)
+        self.from_rgb[str(res)] = EqualizedConv2d(3 * self.pack, self.channels[res], 1)
         self.resolution = res
 
     def forward(self, x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
-        """Scores shaped (N,) for images x (NCHW, [-1, 1]) at ``self.resolution``."""
+        """Scores shaped (N / pack,) for images x (NCHW, [-1, 1]) at ``self.resolution``."""
+        n, c, h, w = x.shape
+        if n % self.pack:
+            raise ValueError(f"a batch of {n} images does not split into packs of {self.pack}")
+        x = x.reshape(n // self.pack, c * self.pack, h, w)
         res = self.resolution
         h = lrelu(self.from_rgb[str(res)](x))
         if res > 4:
