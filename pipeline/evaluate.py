@@ -18,36 +18,46 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline import params as P
 from pipeline.fsutil import write_json
 from pipeline.gan.ladder import IDLE
 from pipeline.neardup.rule import Rule
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pipeline.synthetic import Family
 from pipeline.metrics.settings import Settings
 
 MODELS, DATA, METRICS, PLOTS = Path("models"), Path("data/prepared"), Path("metrics/res"), Path("plots")
 GRID_SAMPLES = 64
 
 
-def train_labels(index_csv: Path, n_rows: int) -> tuple["np.ndarray | None", str]:
-    """Mode index of every training row from the prepare index, or (None, why not)."""
+def train_labels(index_csv: Path, n_rows: int) -> tuple[np.ndarray | None, Family | None, str]:
+    """Mode index of every training row from the prepare index and the synthetic family the modes
+    are of, or (None, None, why not)."""
     import numpy as np
     import pandas as pd
 
-    from pipeline.synthetic import MODE_NAMES
+    from pipeline.synthetic import family_of
 
     if not index_csv.exists():
-        return None, f"{index_csv} not found"
+        return None, None, f"{index_csv} not found"
     index = pd.read_csv(index_csv, dtype=str, keep_default_na=False)
     if "mode" not in index.columns:
-        return None, f"{index_csv} has no mode column"
+        return None, None, f"{index_csv} has no mode column"
     if len(index) != n_rows:
         raise SystemExit(f"evaluate: {index_csv} lists {len(index)} rows but the array holds {n_rows}")
-    lookup = {name: i for i, name in enumerate(MODE_NAMES)}
-    known = index["mode"].map(lookup)
-    if known.isna().any():
-        return None, f"{int(known.isna().sum())} of {n_rows} training images have no synthetic mode"
-    return known.to_numpy(np.int64), ""
+    unknown = int((index["mode"] == "").sum())
+    if unknown:
+        return None, None, f"{unknown} of {n_rows} training images have no synthetic mode"
+    family = family_of(index["mode"])
+    if family is None:
+        return None, None, "the training images' modes are of no single synthetic family"
+    lookup = {name: i for i, name in enumerate(family.mode_names)}
+    return index["mode"].map(lookup).to_numpy(np.int64), family, ""
 
 
 def evaluate(size: int, params: dict) -> dict:
@@ -65,7 +75,6 @@ def evaluate(size: int, params: dict) -> dict:
     from pipeline.fsutil import atomic_path
     from pipeline.gan.checkpoint import ModelDirError, load_generator
     from pipeline.gan.sampling import generate, latents
-    from pipeline.synthetic import MODE_NAMES, classify
     from pipeline.images.grid import image_grid
     from pipeline.metrics.report import measure
 
@@ -86,12 +95,12 @@ def evaluate(size: int, params: dict) -> dict:
     if not array.exists():
         raise SystemExit(f"evaluate: {array} not found (run the prepare stage for resolution {size})")
     train = np.load(array)   # whole: memorization compares every sample with every training image
-    labels, reason = train_labels(DATA / f"{size}.csv", len(train))
+    labels, family, reason = train_labels(DATA / f"{size}.csv", len(train))
 
     t0 = time.time()
     samples = generate(G, latents(cfg.n_samples, int(info["z_dim"]), cfg.seed))
-    report = measure(samples, train, labels, rule, cfg, classify=classify, n_modes=len(MODE_NAMES),
-                     no_modes_reason=reason)
+    report = measure(samples, train, labels, rule, cfg, classify=family and family.classify,
+                     n_modes=len(family.modes) if family else 0, no_modes_reason=reason)
     metrics = report.metrics
     metrics["counts"].setdefault("fid_images", 0)
 

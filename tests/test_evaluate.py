@@ -11,7 +11,7 @@ from model_helpers import write_untrained_model
 from pipeline import evaluate as E
 from pipeline.metrics.settings import Settings
 from pipeline.params import ParamError
-from pipeline.synthetic import MODE_NAMES
+from pipeline.synthetic import BLOCKS, COLOURFIELD, MODE_NAMES
 
 SMALL = {"n_samples": 48, "seed": 1, "swd_images": 16, "msssim_pairs": 10, "distinct_images": 20,
          "memorization_samples": 20, "prdc_images": 16, "modes_min_count": 2, "panel_pairs": 4,
@@ -53,10 +53,16 @@ def test_settings_errors_name_the_key(tmp_path):
 def test_train_labels(tmp_path):
     csv = tmp_path / "i.csv"
     csv.write_text("row,mode\n0,two-navy\n1,zip-ash\n")
-    labels, reason = E.train_labels(csv, 2)
+    labels, family, reason = E.train_labels(csv, 2)
     assert labels.tolist() == [MODE_NAMES.index("two-navy"), MODE_NAMES.index("zip-ash")] and reason == ""
+    assert family is COLOURFIELD
+    csv.write_text("row,mode\n0,quad-coral\n1,band-sand\n")     # the held-out family
+    labels, family, _ = E.train_labels(csv, 2)
+    assert family is BLOCKS and labels.tolist() == [BLOCKS.mode_names.index(m) for m in ("quad-coral", "band-sand")]
     csv.write_text("row,mode\n0,two-navy\n1,\n")
-    assert E.train_labels(csv, 2) == (None, "1 of 2 training images have no synthetic mode")
+    assert E.train_labels(csv, 2) == (None, None, "1 of 2 training images have no synthetic mode")
+    csv.write_text("row,mode\n0,two-navy\n1,quad-coral\n")
+    assert E.train_labels(csv, 2) == (None, None, "the training images' modes are of no single synthetic family")
     csv.write_text("row,sha256\n0,a\n")
     assert E.train_labels(csv, 1)[0] is None
 

@@ -72,6 +72,18 @@ def test_partial_collapse_is_flagged_at_the_first_watch(watch, draw, seed):
         assert w["top3_share"] > 0.85 and any("in 3 modes" in r for r in reasons)
 
 
+def test_the_held_out_family_is_watched_with_its_own_modes():
+    """Reals of the blocks family: the watch counts its 24 modes with its own classifier, so half of
+    them is seen and flagged as on the tuned family."""
+    from pipeline.synthetic import BLOCKS
+    draw = lambda modes_of, seed: np.stack([BLOCKS.render(int(m), SIZE, np.random.default_rng([seed, i]))   # noqa: E731
+                                            for i, m in enumerate(modes_of)])
+    watch = QualityWatch(draw(healthy(np.random.default_rng(1), 2 * N), 1), N)
+    assert watch.synthetic and watch.family is BLOCKS and watch.floor["real_modes"] == len(BLOCKS.modes)
+    w = watch(draw(half_the_modes(np.random.default_rng(2)), 2))
+    assert w["n_modes"] == 24 and w["modes"] == 12 and any("modes of" in r for r in CollapseRule().reasons(w))
+
+
 def test_an_untrained_generator_is_not_judged_on_modes_or_coverage(watch):
     """Noise: nothing classified, precision ~0 -- not trained yet, not collapsed."""
     noise = np.random.default_rng(0).integers(0, 256, (N, SIZE, SIZE, 3), dtype=np.uint8)
@@ -177,7 +189,7 @@ def test_the_collapse_rule_at_its_thresholds():
     "below" while precision is "at least" recall x the reals'. (Mutation benchmark: kills watch.py:54
     ``min_classified`` 2.0 -> 4.0 and the comparison swaps in CollapseRule.reasons.)"""
     rule = CollapseRule()
-    edge = {"classified": 2 * len(MODES), "modes": 18, "modes_expected": 24.0, "top3_share": 0.49,
+    edge = {"n_modes": len(MODES), "classified": 2 * len(MODES), "modes": 18, "modes_expected": 24.0, "top3_share": 0.49,
             "recall": 0.5, "real_recall": 1.0, "precision": 0.5, "real_precision": 1.0}
     assert rule.reasons(edge) == []                       # 18 = 0.75 x 24 modes; recall = 0.5 x the reals'
     assert len(rule.reasons(edge | {"modes": 17})) == 1

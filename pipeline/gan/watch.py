@@ -4,7 +4,7 @@
 stage's resolution; calling it with ``n`` generator samples (uint8 NHWC) returns
 k-NN precision/recall in the evaluation's fixed feature space (``pipeline.metrics.prdc``),
 SWD x1e3 (``pipeline.metrics.swd``, from 16 px up) and, where the reals are the
-synthetic colour fields (``pipeline.synthetic.classify`` labels at least
+synthetic colour fields (a family of ``pipeline.synthetic`` labels at least
 SYNTHETIC_SHARE of them), the mode figures. Its ``floor`` holds the same figures
 of a second, disjoint set of reals: what a perfect generator would show at this count.
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.synthetic import MODES, classify
+from pipeline.synthetic import detect
 from pipeline.metrics import modes, prdc, swd
 
 SEED = 7
@@ -56,7 +56,7 @@ class CollapseRule:
     def reasons(self, w: dict) -> list[str]:
         """Why watch figures ``w`` (a ``QualityWatch`` result) count as collapse; empty if they do not."""
         out = []
-        if w.get("classified", 0) >= self.min_classified * len(MODES):
+        if w.get("classified", 0) >= self.min_classified * w.get("n_modes", float("inf")):
             if w["modes"] < self.modes * w["modes_expected"]:
                 out.append(f"{w['modes']:.0f} modes of {w['modes_expected']:.1f} expected")
             if w["top3_share"] >= self.top3:
@@ -95,24 +95,25 @@ class QualityWatch:
         self.n, self.seed = n, seed
         self.features = prdc.features(ref)
         self.descriptors = swd.descriptors(ref, seed) if ref.shape[1] >= swd.MIN_RESOLUTION else None
-        self.labels = modes.classify_in_chunks(classify, ref)
+        self.family, self.labels = detect(ref)
         self.synthetic = float(np.mean(self.labels >= 0)) >= SYNTHETIC_SHARE
         self.floor = {f"real_{k}": v for k, v in self.measure(other).items()
                       if k in ("precision", "recall", "swd", "modes", "unclassified", "top3_share")}
 
     def measure(self, samples: np.ndarray) -> dict[str, float]:
-        """precision, recall, swd (NaN below 16 px) and, on synthetic reals, modes, modes_expected,
-        classified (count), unclassified (share) and top3_share (of the classified)."""
+        """precision, recall, swd (NaN below 16 px) and, on synthetic reals, n_modes (of their family),
+        modes, modes_expected, classified (count), unclassified (share) and top3_share (of the classified)."""
         if len(samples) != self.n:
             raise ValueError(f"the watch compares {self.n} samples, got {len(samples)}")
         pr = prdc.prdc(self.features, prdc.features(samples))
         out = {"precision": pr["precision"], "recall": pr["recall"],
                "swd": swd.swd_to(self.descriptors, samples, self.seed)[1] if self.descriptors else float("nan")}
         if self.synthetic:
-            labels = modes.classify_in_chunks(classify, samples)
-            counts = modes.histogram(labels, len(MODES))
+            n_modes = len(self.family.modes)
+            labels = modes.classify_in_chunks(self.family.classify, samples)
+            counts = modes.histogram(labels, n_modes)
             classified = int(counts.sum())
-            out |= {"modes": int(np.sum(counts > 0)), "modes_expected": expected_modes(self.labels, classified, len(MODES)),
+            out |= {"n_modes": n_modes, "modes": int(np.sum(counts > 0)), "modes_expected": expected_modes(self.labels, classified, n_modes),
                     "classified": classified, "unclassified": 1 - classified / len(samples),
                     "top3_share": float(np.sort(counts)[-TOP:].sum() / classified) if classified else float("nan")}
         return out

@@ -1,6 +1,7 @@
-"""``{kind: synthetic, n: 1200, size: 128, seed: 0}``: offline colour-field paintings.
+"""``{kind: synthetic, n: 1200, size: 128, seed: 0, family: colourfield}``: offline colour-field paintings.
 
-The paintings and their modes come from ``pipeline.synthetic``; each
+The paintings and their modes come from ``pipeline.synthetic`` (``family``: colourfield, the default,
+or blocks, held out from tuning); each
 stored row records its mode, so evaluation can compare generated modes with
 the training mix.
 """
@@ -14,7 +15,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from pipeline.synthetic import MODE_NAMES, MODES, render
+from pipeline.synthetic import FAMILIES
 from pipeline.sources.store import RawStore
 from pipeline.params import build, knob
 from pipeline.sources.http import HttpSettings
@@ -22,12 +23,13 @@ from pipeline.sources.http import HttpSettings
 
 @dataclass(frozen=True, kw_only=True)
 class Source:
-    """``n`` paintings of ``size`` px, as many of each mode as ``n`` allows; ``seed`` fixes them all."""
+    """``n`` paintings of ``size`` px from ``family``, as many of each mode as ``n`` allows; ``seed`` fixes them all."""
 
     kind: str = knob("synthetic", choices=("synthetic",))
     n: int = knob(1200, minimum=1)
     size: int = knob(128, minimum=16)
     seed: int = knob(0, minimum=0)
+    family: str = knob("colourfield", choices=tuple(FAMILIES))
 
     @classmethod
     def from_params(cls, spec: Mapping, name: str) -> "Source":
@@ -37,12 +39,12 @@ class Source:
 
 def collect(source: Source, store: RawStore, http: HttpSettings) -> None:
     """Render the paintings into ``store`` (``http`` is unused: nothing is fetched)."""
-    n, size, seed = source.n, source.size, source.seed
-    modes = np.random.default_rng(seed).permutation(np.arange(n) % len(MODES))
+    n, size, seed, family = source.n, source.size, source.seed, FAMILIES[source.family]
+    modes = np.random.default_rng(seed).permutation(np.arange(n) % len(family.modes))
     for i in tqdm(range(n), desc="synthetic paintings", unit="img"):
         mode = int(modes[i])
-        pixels = render(mode, size, np.random.default_rng([seed, i]))
+        pixels = family.render(mode, size, np.random.default_rng([seed, i]))
         buf = io.BytesIO()
         Image.fromarray(pixels).save(buf, format="PNG")
         store.add(buf.getvalue(), source="synthetic", origin=f"synthetic:{seed}:{i}",
-                  mode=MODE_NAMES[mode])
+                  mode=family.mode_names[mode])
