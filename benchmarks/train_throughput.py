@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from pipeline import params as P
-from pipeline.gan.config import SHARED_KEYS, TrainConfig, res_entry
+from pipeline.gan.config import TrainConfig, res_entry
 from pipeline.gan.ladder import Ladder
 from pipeline.gan.loop import train
 
@@ -84,7 +84,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     params = overridden(args.set_param)
-    shared = P.read(TrainConfig, P.section(params, "train"), "train", SHARED_KEYS)
+    shared = TrainConfig.shared(P.section(params, "train"), Ladder.of(params).top)
     ladder = Ladder.of(params)
     sizes = args.sizes or ladder.trained
     print(f"device {device}" + (f" ({torch.cuda.get_device_name()}, bf16 autocast)" if device == "cuda"
