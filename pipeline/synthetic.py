@@ -179,8 +179,9 @@ render, classify = COLOURFIELD.render, COLOURFIELD.classify
 
 def detect(images: np.ndarray) -> tuple[Family, np.ndarray]:
     """The family that labels the most of ``images`` (N, H, W, 3), with its labels (-1: none)."""
-    from pipeline.metrics.modes import classify_in_chunks
-    labelled = [(f, classify_in_chunks(f.classify, images)) for f in FAMILIES.values()]
+    chunks = [images[i:i + 64] for i in range(0, len(images), 64)]   # classify holds N x modes x pixels
+    labelled = [(f, np.concatenate([f.classify(c) for c in chunks]) if chunks else np.zeros(0, int))
+                for f in FAMILIES.values()]
     return max(labelled, key=lambda fl: int(np.sum(fl[1] >= 0)))
 
 
