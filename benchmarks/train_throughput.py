@@ -84,8 +84,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     params = overridden(args.set_param)
-    shared = TrainConfig.shared(P.section(params, "train"), Ladder.of(params).top)
     ladder = Ladder.of(params)
+    shared = TrainConfig.shared(P.section(params, "train"), ladder.top)
     sizes = args.sizes or ladder.trained
     print(f"device {device}" + (f" ({torch.cuda.get_device_name()}, bf16 autocast)" if device == "cuda"
                                 else f" ({torch.get_num_threads()} threads)"))

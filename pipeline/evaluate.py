@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING
 from pipeline import params as P
 from pipeline.fsutil import write_json
 from pipeline.gan.ladder import IDLE
+from pipeline.metrics.settings import Settings
 from pipeline.neardup.rule import Rule
 
 if TYPE_CHECKING:
     import numpy as np
 
     from pipeline.synthetic import Family
-from pipeline.metrics.settings import Settings
 
 MODELS, DATA, METRICS, PLOTS = Path("models"), Path("data/prepared"), Path("metrics/res"), Path("plots")
 GRID_SAMPLES = 64

@@ -20,7 +20,7 @@ batch; the ``synthetic`` scrape source (``pipeline.sources.synthetic``) feeds
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -41,6 +41,7 @@ CLASSIFY_SIZE = 32
 CORE_MARGIN = EDGE_JITTER + 0.03
 TOLERANCE = 50.0      # RGB distance a core pixel may be from its template colour
 MIN_INLIERS = 0.9     # share of core pixels that must be within TOLERANCE
+CHUNK = 64            # images classified at once
 
 
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,12 +63,12 @@ class Family:
     name: str
     layouts: dict[str, list[Box]]
     palettes: dict[str, tuple[RGB, list[RGB]]]
-    modes: list[tuple[str, str]] = field(init=False)
 
-    def __post_init__(self):
-        object.__setattr__(self, "modes", [(lay, pal) for lay in self.layouts for pal in self.palettes])
+    @cached_property
+    def modes(self) -> list[tuple[str, str]]:
+        return [(lay, pal) for lay in self.layouts for pal in self.palettes]
 
-    @property
+    @cached_property
     def mode_names(self) -> list[str]:
         return [f"{lay}-{pal}" for lay, pal in self.modes]
 
@@ -129,6 +130,10 @@ class Family:
         images = np.asarray(images)
         if images.ndim == 3:
             images = images[None]
+        if len(images) > CHUNK:   # the distances below hold N x modes x pixels
+            return np.concatenate([self.classify(images[i:i + CHUNK]) for i in range(0, len(images), CHUNK)])
+        if not len(images):
+            return np.zeros(0, int)
         small = np.stack([
             np.asarray(Image.fromarray(im).resize((CLASSIFY_SIZE, CLASSIFY_SIZE), Image.BOX), float)
             if im.shape[0] != CLASSIFY_SIZE else im.astype(float)
@@ -179,9 +184,7 @@ render, classify = COLOURFIELD.render, COLOURFIELD.classify
 
 def detect(images: np.ndarray) -> tuple[Family, np.ndarray]:
     """The family that labels the most of ``images`` (N, H, W, 3), with its labels (-1: none)."""
-    chunks = [images[i:i + 64] for i in range(0, len(images), 64)]   # classify holds N x modes x pixels
-    labelled = [(f, np.concatenate([f.classify(c) for c in chunks]) if chunks else np.zeros(0, int))
-                for f in FAMILIES.values()]
+    labelled = [(f, f.classify(images)) for f in FAMILIES.values()]
     return max(labelled, key=lambda fl: int(np.sum(fl[1] >= 0)))
 
 

@@ -110,7 +110,7 @@ class QualityWatch:
                "swd": swd.swd_to(self.descriptors, samples, self.seed)[1] if self.descriptors else float("nan")}
         if self.synthetic:
             n_modes = len(self.family.modes)
-            labels = modes.classify_in_chunks(self.family.classify, samples)
+            labels = self.family.classify(samples)
             counts = modes.histogram(labels, n_modes)
             classified = int(counts.sum())
             out |= {"n_modes": n_modes, "modes": int(np.sum(counts > 0)), "modes_expected": expected_modes(self.labels, classified, n_modes),
