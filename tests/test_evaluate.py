@@ -72,8 +72,14 @@ def test_evaluate_writes_every_metric_and_the_plots(project):
     E.main(["32"])
     m = json.loads((project / "metrics" / "res" / "32.json").read_text())
     assert m["resolution"] == 32
-    assert set(m) == {"resolution", "swd", "msssim", "distinct_share", "memorization", "prdc", "modes", "fid",
-                      "counts"}
+    assert set(m) == {"resolution", "swd", "msssim", "distinct_share", "memorization", "prdc", "kid", "modes",
+                      "fid", "counts"}
+    # realism and coverage carry intervals over real halves, and say when the set is too small to tell
+    assert m["kid"]["samples_lo"] <= m["kid"]["samples"] <= m["kid"]["samples_hi"]
+    assert m["kid"]["samples_lo"] > m["kid"]["real_hi"]        # an untrained generator is not real
+    assert m["prdc"]["recall_lo"] <= m["prdc"]["recall"] <= m["prdc"]["recall_hi"]
+    assert m["prdc"]["n_half"] == 16 and m["prdc"]["informative"] is False
+    assert "not informative at n = 16" in m["kid"]["reason"]
     assert set(m["swd"]) == {"avg", "real_avg", "level_32", "level_16", "real_level_32", "real_level_16"}
     finite = [m["swd"]["avg"], m["swd"]["real_avg"], m["msssim"]["samples"], m["msssim"]["real"],
               m["distinct_share"]["samples"], m["distinct_share"]["real"], m["prdc"]["precision"],

@@ -12,7 +12,8 @@ from pipeline.gan.loop import log_row
 def evaluation(size: int, covered: int) -> dict:
     return {"resolution": size, "swd": {"avg": 40.123, "real_avg": 20.0},
             "modes": {"covered": covered, "kl": 0.51234, "unclassified_share": 0.25, "reason": ""},
-            "prdc": {"precision": 0.7, "recall": 0.3333}, "memorization": {"copy_share": 0.0},
+            "prdc": {"precision": 0.7, "recall": 0.3333, "real_recall": 0.9, "informative": True},
+            "kid": {"samples": 1.23456, "real": -0.05}, "memorization": {"copy_share": 0.0},
             "msssim": {"samples": 0.2, "real": 0.18}, "fid": {"fid": None, "reason": "not set"}}
 
 
@@ -41,8 +42,9 @@ def project(tmp_path, monkeypatch):
 def test_headline_is_the_largest_resolution_with_short_names(project):
     S.main()
     head = json.loads((project / "metrics" / "headline.json").read_text())
-    assert head == {"px": 32, "modes": 22, "mode_kl": 0.512, "unclassified": 0.25, "swd": 40.1, "swd_real": 20.0,
-                    "precision": 0.7, "recall": 0.333, "copies": 0.0, "train_s": 180}
+    assert head == {"px": 32, "modes": 22, "mode_kl": 0.512, "unclassified": 0.25, "kid": 1.235, "kid_real": -0.05,
+                    "swd": 40.1, "swd_real": 20.0, "recall": 0.333, "recall_real": 0.9, "copies": 0.0,
+                    "informative": 1, "train_s": 180}
 
 
 def test_training_curves_share_one_axis_and_drop_constant_series(project):

@@ -51,6 +51,14 @@ def nearest(query: torch.Tensor, ref: torch.Tensor, exclude_self: bool = False,
     return torch.cat(dist).numpy(), torch.cat(idx).numpy()
 
 
+def wilson(k: int, n: int, z: float = 1.2816) -> tuple[float, float]:
+    """Wilson score interval of a share k/n (z = 1.28: the 10th-90th percentile, like the split intervals)."""
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 @dataclass
 class Memorization:
     nn_distance: np.ndarray        # (N,) each sample's distance to its nearest training image
@@ -60,10 +68,14 @@ class Memorization:
 
     def metrics(self) -> dict[str, float]:
         typical = float(np.median(self.train_nn_distance))
+        copies = int(np.sum(self.copy_of >= 0))
+        lo, hi = wilson(copies, len(self.copy_of))
         return {
             # about 0.5 for samples as novel as real images are to each other; 1.0 for copies
             "closer_than_train_share": float(np.mean(self.nn_distance < typical)),
-            "copy_share": float(np.mean(self.copy_of >= 0)),
+            "copy_share": copies / len(self.copy_of),
+            "copy_share_lo": lo,   # 80 % Wilson interval of the share
+            "copy_share_hi": hi,
             "nn_distance_median": float(np.median(self.nn_distance)),
             "train_nn_distance_median": typical,
         }
