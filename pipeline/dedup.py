@@ -14,7 +14,8 @@ from PIL import Image
 
 from pipeline import params as P
 from pipeline.fsutil import atomic_path, write_csv
-from pipeline.images.load import open_rgb
+from pipeline.images.load import open_rgb, transparent_share
+from pipeline.images.screen import Screen
 from pipeline.images.parallel import imap
 from pipeline.neardup.rule import Rule
 from pipeline.images.grid import image_grid
@@ -22,8 +23,8 @@ from pipeline.images.sheet import label, thumbnail
 
 RAW = Path("data/raw")
 OUT = Path("data/unique")
-MANIFEST_COLUMNS = ["file", "sha256", "group", "kept", "reason", "phash", "phash_trimmed", "colour",
-                    "content_width", "content_height", "width", "height", "bytes", "mime", "source"]
+MANIFEST_COLUMNS = ["file", "sha256", "group", "kept", "reason", "detail", "phash", "phash_trimmed", "colour",
+                    "content_width", "content_height", "width", "height", "bytes", "mime", "source", "conversions"]
 DUPLICATE_COLUMNS = ["file", "sha256", "kept_file", "kept_sha256", "group", "hash_dist", "colour_dist"]
 LOSSLESS = {"image/png", "image/bmp", "image/tiff", "image/x-portable-anymap"}
 SHEET_GROUPS = 12      # contact sheet: this many largest groups
@@ -31,12 +32,14 @@ SHEET_PER_ROW = 8
 SHEET_TILE = 96
 
 
-def _fingerprint_file(job: tuple[str, Rule]):
+def _examine(job: tuple[str, Rule, Screen]):
+    """(refusal or None, fingerprint or None, conversion notes) of one raw image."""
     from pipeline.neardup import detect as D
 
-    path, rule = job
-    image, _ = open_rgb(path)
-    return D.fingerprint(image, rule)
+    path, rule, screen = job
+    image, notes = open_rgb(path)
+    refusal = screen.check(image, transparent_share(path))
+    return refusal, None if refusal else D.fingerprint(image, rule), notes
 
 
 SAME_SIZE = 1.25   # copies within this factor of the group's most content pixels count as full size
@@ -67,16 +70,27 @@ def choose_kept(rows: pd.DataFrame, groups: np.ndarray) -> np.ndarray:
     return order[first]
 
 
-def run(raw: Path, out: Path, rule: Rule, workers: int = 0) -> pd.DataFrame:
-    """Deduplicate the store under ``raw`` into ``out``; return the unique manifest."""
+def run(raw: Path, out: Path, rule: Rule, workers: int = 0, screen: Screen = Screen()) -> pd.DataFrame:
+    """Refuse blank and transparent images, deduplicate the rest of the store under ``raw`` into
+    ``out``; return the unique manifest (refused rows: group -1, kept 0, the reason and its detail)."""
     # imagehash and scipy load here, not at import: a params error stops the stage within a second
     from pipeline.neardup import detect as D
 
     rows = pd.read_csv(raw / "manifest.csv", dtype={"sha256": str, "file": str}, keep_default_na=False)
     if rows.empty:
         raise SystemExit(f"dedup: {raw / 'manifest.csv'} lists no images")
-    jobs = [(str(raw / f), rule) for f in rows["file"]]
-    fps = D.Fingerprints.from_rows(list(imap(_fingerprint_file, jobs, workers=workers, desc="dedup: hashing")))
+    jobs = [(str(raw / f), rule, screen) for f in rows["file"]]
+    examined = list(imap(_examine, jobs, workers=workers, desc="dedup: screening and hashing"))
+    every = rows.assign(conversions=[" ".join(notes) for _, _, notes in examined], detail="")
+    ok = np.array([refusal is None for refusal, _, _ in examined])
+    refusals = [refusal for refusal, _, _ in examined if refusal]
+    refused = every[~ok].assign(group=-1, kept=0, reason=[r for r, _ in refusals], detail=[d for _, d in refusals])
+    if ok.sum() == 0:
+        raise SystemExit(f"dedup: all {len(rows)} images were refused ("
+                         + ", ".join(f"{n} {k}" for k, n in refused["reason"].value_counts().items())
+                         + f"); the reasons: dedup.blank and dedup.transparent in params.yaml")
+    rows = every[ok].reset_index(drop=True)
+    fps = D.Fingerprints.from_rows([fp for _, fp, _ in examined if fp is not None])
     groups = D.group(fps, rule)
 
     rows = rows.copy()
@@ -107,6 +121,7 @@ def run(raw: Path, out: Path, rule: Rule, workers: int = 0) -> pd.DataFrame:
                          "group": int(groups[d]), "hash_dist": hd, "colour_dist": cd})
 
     out.mkdir(parents=True, exist_ok=True)
+    rows = pd.concat([rows, refused], ignore_index=True)
     write_csv(out / "manifest.csv", rows.to_dict("records"), MANIFEST_COLUMNS)
     write_csv(out / "duplicates.csv", dup_rows, DUPLICATE_COLUMNS)
     contact_sheet(raw, rows, out / "contact_sheet.png")
@@ -115,7 +130,7 @@ def run(raw: Path, out: Path, rule: Rule, workers: int = 0) -> pd.DataFrame:
 
 def contact_sheet(raw: Path, rows: pd.DataFrame, path: Path) -> None:
     """PNG of the largest groups, one per row: the kept copy framed green, dropped ones red."""
-    sizes = rows.groupby("group").size()
+    sizes = rows[rows["group"] >= 0].groupby("group").size()
     largest = sizes[sizes > 1].sort_values(ascending=False, kind="stable").index[:SHEET_GROUPS]
     strips = []
     width = SHEET_PER_ROW * SHEET_TILE
@@ -133,10 +148,13 @@ def contact_sheet(raw: Path, rows: pd.DataFrame, path: Path) -> None:
 
 
 def main() -> None:
-    rows = run(RAW, OUT, Rule.from_params(P.section(P.load(), "dedup")))
-    n_groups = rows["group"].nunique()
+    section = P.section(P.load(), "dedup")
+    rows = run(RAW, OUT, Rule.from_params(section), screen=Screen.from_params(section))
+    n_groups = rows.loc[rows["group"] >= 0, "group"].nunique()
+    refused = rows[rows["group"] < 0]["reason"].value_counts()
     print(f"dedup: {len(rows)} images -> {int(rows['kept'].sum())} kept in {n_groups} groups "
-          f"({int((rows['kept'] == 0).sum())} near-duplicates dropped) -> {OUT}/manifest.csv")
+          f"({int((rows['reason'] == 'duplicate').sum())} near-duplicates dropped"
+          + "".join(f", {n} refused as {k}" for k, n in refused.items()) + f") -> {OUT}/manifest.csv")
 
 
 if __name__ == "__main__":

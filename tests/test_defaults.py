@@ -11,6 +11,7 @@ from pipeline import params as P
 from pipeline.gan.config import TrainConfig
 from pipeline.gan.ladder import Ladder
 from pipeline.metrics.settings import Settings
+from pipeline.images.screen import Screen
 from pipeline.neardup.rule import Rule
 from pipeline.prepare import Prepare
 from pipeline.sources import KINDS, ScrapeConfig
@@ -31,6 +32,8 @@ SECTIONS: dict[str, Any] = {
     "scrape.http": HttpSettings,
     "scrape.sources.*": source_kind,
     "dedup": Rule,
+    "dedup.blank": (Screen, "blank"),
+    "dedup.transparent": (Screen, "transparent"),
     "prepare": Prepare,
     "ladder": Ladder,
     "train": TrainConfig,

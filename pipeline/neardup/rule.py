@@ -25,4 +25,5 @@ class Rule:
     @classmethod
     def from_params(cls, dedup: Mapping) -> "Rule":
         """From params.yaml's ``dedup`` section; errors name the key."""
-        return build(cls, dedup, "dedup")
+        from pipeline.images import screen   # its keys share the section: refusing blank and transparent images
+        return build(cls, {k: v for k, v in dedup.items() if k not in screen.KEYS}, "dedup")
