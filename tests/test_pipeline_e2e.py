@@ -156,7 +156,7 @@ def test_dvc_repro_then_experiments(project):
     assert max(len(line) for line in lines) <= 160, table
     header = lines[1].split()
     assert header[0] == "Experiment" and header[-2:] == ["train.gamma", "res.32.lr"], table
-    assert {"px", "modes", "swd", "swd_real", "precision", "recall", "copies", "train_s"} <= set(header), table
+    assert {"px", "modes", "swd", "swd_real", "kid", "kid_real", "recall", "copies", "train_s"} <= set(header), table
     assert "lr32" in table and "gamma2" in table
     detail = json.loads(run(DVC + ["metrics", "diff", "main", "gamma2", "--targets", "metrics/res/32.json",
                                    "--json"], repo))
