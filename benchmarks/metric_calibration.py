@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.metrics import knownbad, prdc, swd  # noqa: E402
+from pipeline.metrics import knownbad  # noqa: E402
 from pipeline.metrics.calibration import calibrate, verdicts  # noqa: E402
 
 

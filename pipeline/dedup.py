@@ -14,7 +14,7 @@ from PIL import Image
 
 from pipeline import params as P
 from pipeline.fsutil import atomic_path, write_csv
-from pipeline.images.load import open_rgb, transparent_share
+from pipeline.images.load import decode, open_rgb
 from pipeline.images.screen import Screen
 from pipeline.images.parallel import imap
 from pipeline.neardup.rule import Rule
@@ -37,8 +37,8 @@ def _examine(job: tuple[str, Rule, Screen]):
     from pipeline.neardup import detect as D
 
     path, rule, screen = job
-    image, notes = open_rgb(path)
-    refusal = screen.check(image, transparent_share(path))
+    image, notes, transparent = decode(path)
+    refusal = screen.check(image, transparent)
     return refusal, None if refusal else D.fingerprint(image, rule), notes
 
 
@@ -88,7 +88,7 @@ def run(raw: Path, out: Path, rule: Rule, workers: int = 0, screen: Screen = Scr
     if ok.sum() == 0:
         raise SystemExit(f"dedup: all {len(rows)} images were refused ("
                          + ", ".join(f"{n} {k}" for k, n in refused["reason"].value_counts().items())
-                         + f"); the reasons: dedup.blank and dedup.transparent in params.yaml")
+                         + "); the reasons: dedup.blank and dedup.transparent in params.yaml")
     rows = every[ok].reset_index(drop=True)
     fps = D.Fingerprints.from_rows([fp for _, fp, _ in examined if fp is not None])
     groups = D.group(fps, rule)

@@ -19,10 +19,18 @@ from PIL import Image, ImageCms, ImageOps
 WHITE = (255, 255, 255)
 SRGB = ImageCms.createProfile("sRGB")
 ICC_MODES = ("RGB", "RGBA", "CMYK", "L")   # the modes littleCMS converts here
+ALPHA_MODES = ("RGBA", "LA", "RGBa", "La")
 
 
 def open_rgb(source: Path | str | bytes) -> tuple[Image.Image, tuple[str, ...]]:
     """Decode ``source`` (a path or the file's bytes) to an RGB image plus conversion notes."""
+    image, notes, _ = decode(source)
+    return image, notes
+
+
+def decode(source: Path | str | bytes) -> tuple[Image.Image, tuple[str, ...], float]:
+    """``open_rgb``'s image and notes, and the share of pixels more than half transparent
+    before alpha was composited (0 without alpha), from one decode."""
     fp = io.BytesIO(source) if isinstance(source, bytes) else source
     notes: list[str] = []
     with Image.open(fp) as im:
@@ -35,18 +43,18 @@ def open_rgb(source: Path | str | bytes) -> tuple[Image.Image, tuple[str, ...]]:
         # exif_transpose loads and copies, so the file can close after this block
         im = ImageOps.exif_transpose(im)
     im = to_srgb(im, notes)
-    return to_rgb(im, notes), tuple(notes)
+    return to_rgb(im, notes), tuple(notes), _transparent_share(im)
 
 
 def transparent_share(source: Path | str | bytes) -> float:
     """Share of the first frame's pixels that are more than half transparent (0 without alpha)."""
-    fp = io.BytesIO(source) if isinstance(source, bytes) else source
-    with Image.open(fp) as im:
-        im.seek(0)
-        if im.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and not (im.mode == "P" and "transparency" in im.info):
-            return 0.0
-        alpha = np.asarray(im.convert("RGBA").getchannel("A"))
-    return float(np.mean(alpha < 128))
+    return decode(source)[2]
+
+
+def _transparent_share(im: Image.Image) -> float:
+    if im.mode not in ALPHA_MODES + ("PA",) and not (im.mode == "P" and "transparency" in im.info):
+        return 0.0
+    return float(np.mean(np.asarray(im.convert("RGBA").getchannel("A")) < 128))
 
 
 def to_srgb(im: Image.Image, notes: list[str]) -> Image.Image:
@@ -103,7 +111,7 @@ def to_rgb(im: Image.Image, notes: list[str] | None = None) -> Image.Image:
         notes.append("palette")
         im = im.convert("RGBA")
         mode = "RGBA"
-    if mode in ("RGBA", "LA", "RGBa", "La"):
+    if mode in ALPHA_MODES:
         notes.append("alpha")
         rgba = im.convert("RGBA")
         background = Image.new("RGBA", rgba.size, WHITE + (255,))

@@ -19,7 +19,7 @@ or None. Its two thresholds are keys of params.yaml's ``dedup`` section:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Mapping
 
 import numpy as np
@@ -59,4 +59,4 @@ class Screen:
         return None
 
 
-KEYS = ("blank", "transparent")
+KEYS = tuple(f.name for f in fields(Screen))   # the dedup keys that are the screen's, not the Rule's
