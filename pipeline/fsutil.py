@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import csv
 import json
 import os
@@ -44,3 +45,12 @@ def write_csv(path: Path | str, rows: Iterable[dict], columns: list[str]) -> Non
             w = csv.DictWriter(f, fieldnames=columns + extra, restval="")
             w.writeheader()
             w.writerows(rows)
+
+
+def file_digest(path: Path | str) -> str:
+    """sha256 of a file's bytes, read in 1 MB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

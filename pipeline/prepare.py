@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 
 from pipeline import params as P
@@ -26,6 +25,7 @@ from pipeline.gan.ladder import Ladder
 from pipeline.fsutil import atomic_path, write_csv, write_json
 from pipeline.images.load import open_rgb
 from pipeline.images.parallel import imap
+from pipeline.images.collection import kept_rows
 from pipeline.images.resize import CROPS, fits, square
 from pipeline.images.grid import image_grid
 from pipeline.params import knob
@@ -44,12 +44,6 @@ class Prepare:
     @classmethod
     def from_params(cls, prepare: Mapping) -> "Prepare":
         return P.build(cls, prepare, "prepare")
-
-
-def kept_rows(unique_manifest: Path) -> pd.DataFrame:
-    rows = pd.read_csv(unique_manifest, dtype={"sha256": str, "file": str, "kept": str}, keep_default_na=False)
-    kept = rows[rows["kept"].str.lower().isin(["1", "true"])]
-    return kept.sort_values("sha256", kind="stable").reset_index(drop=True)
 
 
 def _prepare_one(job: tuple[str, list[int], str]):

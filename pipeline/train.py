@@ -26,6 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from pipeline import params as P
+from pipeline.fsutil import file_digest
 from pipeline.gan.config import TrainConfig
 from pipeline.gan.ladder import IDLE, Ladder
 
@@ -43,14 +44,6 @@ def config(params: dict, size: int) -> tuple[TrainConfig, int | None]:
     if cfg.device == "auto":
         cfg.device = "cuda" if torch.cuda.is_available() else "cpu"
     return cfg, ladder.source(size)
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def resume_key(cfg: TrainConfig, inputs: list[Path]) -> str:
