@@ -23,7 +23,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 PARAMS_FILE = Path(os.environ.get("WALLGAN_PARAMS", "params.yaml"))
-SECTIONS = ("scrape", "dedup", "prepare", "ladder", "train", "res", "evaluate")
+SECTIONS = ("scrape", "dedup", "prepare", "ladder", "train", "res", "evaluate", "upscale")
 
 
 class ParamError(ValueError):

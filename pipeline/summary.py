@@ -1,10 +1,12 @@
 """Stage ``summary``: every resolution of the ladder in the files runs are compared by.
 
 Reads ``metrics/res/<size>.json`` (evaluation) and ``dvclive/<size>/`` (training
-logs) of every resolution trained, the base up to ``train.size``; writes
+logs) of every resolution trained, the base up to ``train.size``, and the print
+upscaler's ``metrics/upscale.json``; writes
 
 - ``metrics/headline.json``: a handful of figures of the largest resolution, with
-  short flat names so ``dvc exp show`` fits a terminal (README: Experiments);
+  short flat names so ``dvc exp show`` fits a terminal (README: Experiments), and the
+  upscaler's held-out gain over Lanczos;
 - ``plots/metrics_by_resolution.csv``: one row per resolution, every metric;
 - ``plots/training.csv``: the training logs of the whole ladder on one axis,
   ``kimg`` = thousands of images shown since the base started.
@@ -21,7 +23,7 @@ from pipeline.fsutil import write_csv, write_json
 from pipeline.gan.ladder import Ladder
 
 METRICS, LOGS, PLOTS = Path("metrics/res"), Path("dvclive"), Path("plots")
-HEADLINE = Path("metrics/headline.json")
+HEADLINE, UPSCALE = Path("metrics/headline.json"), Path("metrics/upscale.json")
 # Training series worth comparing between runs; lr, alpha and kimg/s are settings or constants, not results.
 CURVES = ("g_loss", "d_loss", "diversity", "augment_p", "precision", "recall", "real_precision", "real_recall",
           "swd", "real_swd", "modes", "modes_expected", "unclassified", "top3_share", "collapse")
@@ -53,6 +55,14 @@ def headline(metrics: dict, train_seconds: float) -> dict:
             "swd": r(swd["avg"], 1), "swd_real": r(swd["real_avg"], 1),
             "recall": r(prdc["recall"]), "recall_real": r(prdc["real_recall"]), "copies": r(mem["copy_share"]),
             "informative": int(bool(prdc["informative"])), "train_s": round(train_seconds)}
+
+
+def upscale_headline(path: Path) -> dict:
+    """``up_db``: the learned x4's held-out PSNR minus Lanczos's; ``up_tex``: its texture (1 = the original's)."""
+    up = json.loads(path.read_text()) if path.exists() else {}
+    learned = up.get("learned", {})
+    return {"up_db": None if "gain_db" not in learned else round(learned["gain_db"], 2),
+            "up_tex": None if "texture" not in learned else round(learned["texture"], 2)}
 
 
 def training_curves(sizes: list[int], logs: Path = LOGS) -> pd.DataFrame:
@@ -99,7 +109,7 @@ def run(sizes: list[int]) -> dict:
               ["resolution"] + sorted({k for r in flat for k in r} - {"resolution"}))
     curves = training_curves(sizes)
     write_csv(PLOTS / "training.csv", curves.to_dict("records"), list(curves.columns))
-    head = headline(rows[-1], train_seconds(sizes))
+    head = headline(rows[-1], train_seconds(sizes)) | upscale_headline(UPSCALE)
     write_json(HEADLINE, head)
     return head
 

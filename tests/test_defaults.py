@@ -16,6 +16,7 @@ from pipeline.neardup.rule import Rule
 from pipeline.prepare import Prepare
 from pipeline.sources import KINDS, ScrapeConfig
 from pipeline.sources.http import HttpSettings
+from pipeline.sr.config import UpscaleConfig
 from test_params import ROOT, leaves
 
 
@@ -39,6 +40,7 @@ SECTIONS: dict[str, Any] = {
     "train": TrainConfig,
     "train.size": (Ladder, "top"),
     "evaluate": Settings,
+    "upscale": UpscaleConfig,
 }
 
 # Keys whose value is deliberately not a code default, and why (`*` stands for one key).

@@ -17,6 +17,7 @@ from pipeline.neardup.detect import Rule
 from pipeline.metrics.settings import Settings
 from pipeline.prepare import Prepare
 from pipeline.sources import ScrapeConfig
+from pipeline.sr.config import UpscaleConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -31,6 +32,7 @@ def validate_all(params: dict) -> None:
     for size in ladder.sizes:
         TrainConfig.from_params(P.section(params, "train"), P.section(params, "res"), ladder, size)
     Settings.from_params(P.section(params, "evaluate"))
+    UpscaleConfig.from_params(P.section(params, "upscale"))
 
 
 def leaves(tree, prefix: str = "") -> list[tuple[str, object]]:
@@ -138,6 +140,7 @@ def test_per_resolution_keys_under_train_say_where_they_belong():
     ("train", "gama", "gamma"),
     ("res.64", "stable_kim", "stable_kimg"),
     ("evaluate", "n_sample", "n_samples"),
+    ("upscale", "patchs", "patch"),
 ])
 def test_unknown_keys_name_the_key_and_suggest_the_nearest(path, typo, expected):
     raw = copy.deepcopy(DEFAULTS)
@@ -149,6 +152,20 @@ def test_unknown_keys_name_the_key_and_suggest_the_nearest(path, typo, expected)
         validate_all(raw)
     assert e.value.key.endswith(typo)
     assert f"did you mean `{expected}`?" in str(e.value)
+
+
+@pytest.mark.parametrize("change, key, message", [
+    ({"patch": 98}, "upscale.patch", "multiple of upscale.scale"),
+    ({"patch": 16, "depth": 30}, "upscale.patch", "too few for the net's reach"),
+    ({"scale": 8}, "upscale.scale", "must be one of 2, 3, 4"),
+    ({"holdout": 1.0}, "upscale.holdout", "must be < 1"),
+])
+def test_upscale_errors_name_the_key(change, key, message):
+    raw = copy.deepcopy(DEFAULTS)
+    raw["upscale"].update(change)
+    with pytest.raises(P.ParamError, match=message) as e:
+        validate_all(raw)
+    assert e.value.key == key
 
 
 def test_unknown_section_is_an_error(tmp_path):

@@ -51,6 +51,8 @@ def tiny_params() -> dict:
                      "64": {"batch": 8, "lr": 0.002, "fade_kimg": 0.05, "stable_kimg": 0.05},
                      "128": {"batch": 8, "lr": 0.002, "fade_kimg": 0.05, "stable_kimg": 0.05},
                      "256": {"batch": 8, "lr": 0.002, "fade_kimg": 0.05, "stable_kimg": 0.05}}
+    params["upscale"].update(patch=32, batch=8, width=8, depth=2, steps=20, eval_images=4, checkpoint_steps=10,
+                             log_steps=10)
     params["evaluate"].update(n_samples=64, swd_images=16, msssim_pairs=16, distinct_images=32,
                               memorization_samples=32, prdc_images=16, panel_pairs=4)
     return params
@@ -119,12 +121,12 @@ OUTPUTS = ("data/raw/manifest.csv", "data/unique/manifest.csv", "data/prepared/1
            "models/16/generator.pt", "models/16/state.pt", "models/16/samples.png", "models/32/generator.pt",
            "models/32/samples.png", "dvclive/32/metrics.json", "metrics/res/16.json", "metrics/res/32.json",
            "plots/32/samples.png", "plots/metrics_by_resolution.csv", "plots/training.csv", "metrics/headline.json",
-           "plots/page.html")
+           "plots/page.html", "models/upscale/upscaler.pt", "metrics/upscale.json", "plots/upscale/crops.png")
 
 
 def test_dvc_repro_then_experiments(project):
     repo, repro = project.repo, project.repro
-    for stage in ("scrape", "dedup", "prepare", "train_base", "train@32", "train@256", "evaluate_base",
+    for stage in ("scrape", "dedup", "upscale", "prepare", "train_base", "train@32", "train@256", "evaluate_base",
                   "evaluate@32", "evaluate@256", "summary", "plots_page"):
         assert stage in project.dag
     assert all(repro.files.values()), repro.files
@@ -138,6 +140,7 @@ def test_dvc_repro_then_experiments(project):
         assert repro.metrics[size]["idle"] is True
     assert set(map(tuple, repro.idle.values())) == {("idle.json",)}, repro.idle
     assert repro.headline["px"] == 32
+    assert math.isfinite(repro.headline["up_db"]) and math.isfinite(repro.headline["up_tex"])   # the upscaler's
     # every data file a stage read is declared in its deps (the code it imports: tests/test_dvc_deps.py)
     assert repro.unread == {}
     assert "metrics/headline.json" in repro.shown and "metrics/res/32.json" not in repro.shown   # detail stays out

@@ -44,7 +44,15 @@ def test_headline_is_the_largest_resolution_with_short_names(project):
     head = json.loads((project / "metrics" / "headline.json").read_text())
     assert head == {"px": 32, "modes": 22, "mode_kl": 0.512, "unclassified": 0.25, "kid": 1.235, "kid_real": -0.05,
                     "swd": 40.1, "swd_real": 20.0, "recall": 0.333, "recall_real": 0.9, "copies": 0.0,
-                    "informative": 1, "train_s": 180}
+                    "informative": 1, "train_s": 180, "up_db": None, "up_tex": None}   # no upscaler metrics here
+
+
+def test_headline_carries_the_upscalers_gain_over_lanczos(project):
+    (project / "metrics" / "upscale.json").write_text(json.dumps(
+        {"learned": {"psnr": 35.5, "gain_db": 2.6476, "texture": 0.6688}, "lanczos": {"psnr": 32.9, "gain_db": 0.0}}))
+    S.main()
+    head = json.loads((project / "metrics" / "headline.json").read_text())
+    assert (head["up_db"], head["up_tex"]) == (2.65, 0.67)
 
 
 def test_training_curves_share_one_axis_and_drop_constant_series(project):

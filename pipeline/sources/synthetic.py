@@ -1,4 +1,4 @@
-"""``{kind: synthetic, n: 1200, size: 128, seed: 0, family: colourfield}``: offline colour-field paintings.
+"""``{kind: synthetic, n: 1200, size: 256, seed: 0, family: colourfield}``: offline colour-field paintings.
 
 The paintings and their modes come from ``pipeline.synthetic`` (``family``: colourfield, the default,
 or blocks, held out from tuning); each
@@ -27,7 +27,7 @@ class Source:
 
     kind: str = knob("synthetic", choices=("synthetic",))
     n: int = knob(1200, minimum=1)
-    size: int = knob(128, minimum=16)
+    size: int = knob(256, minimum=16)   # 4x the default train.size, so the upscaler has detail to learn
     seed: int = knob(0, minimum=0)
     family: str = knob("colourfield", choices=tuple(FAMILIES))
 
