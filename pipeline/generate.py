@@ -4,19 +4,22 @@
         [--model models/32]                 # another rung
         [--truncation 0.7]                  # nearer the mean latent: safer, less varied
         [--pick best|diverse --candidates 64]  # draw more, keep the top N
-        [--print 12x15in --dpi 300 --format png|tiff]  # upscaled print files with the DPI recorded
+        [--print 12x15in --dpi 300 --format png|tiff]  # print files with the DPI recorded
+        [--upscaler models/upscale|none] [--tile 192]  # learned x4 passes (default), or Lanczos alone
         [--interpolate 12]                  # latent walk: walk.gif + walk_strip.png
 
 Writes ``sample_0000.png`` ... at the model's resolution; ``--print`` adds
-``print_0000.png`` (or ``.tif``) cropped to the print's aspect and upscaled with
-Lanczos, and says -- on the console and in the file's metadata -- that it is
-upscaled from the model's N px.
+``print_0000.png`` (or ``.tif``) cropped to the print's aspect and enlarged: as many x4
+passes of the learned upscaler (stage ``upscale``) as fit, in overlapping tiles, then
+Lanczos for the remainder. It says -- on the console and in the file's metadata -- how
+the print was made from the model's N px.
 """
 from __future__ import annotations
 
 import argparse
 import re
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,17 +46,45 @@ def print_pixels(inches: tuple[float, float], dpi: int) -> tuple[int, int]:
     return round(inches[0] * dpi), round(inches[1] * dpi)
 
 
-def to_print(sample: np.ndarray, size_px: tuple[int, int]) -> Image.Image:
-    """Center-crop a sample to the print's aspect ratio, then upscale it to ``size_px`` with Lanczos."""
-    im = Image.fromarray(sample)
-    w, h = im.size
-    target = size_px[0] / size_px[1]
-    if w / h > target:                       # too wide: crop the sides
-        cw, ch = round(h * target), h
-    else:                                    # too tall: crop top and bottom
-        cw, ch = w, round(w / target)
-    left, top = (w - cw) / 2, (h - ch) / 2
-    return im.resize(size_px, Image.LANCZOS, box=(left, top, left + cw, top + ch))
+def to_print(sample: np.ndarray, size_px: tuple[int, int], upscaler=None, tile: int = 192,
+             device: str = "cpu") -> tuple[Image.Image, int]:
+    """A sample centre-cropped to the print's aspect and enlarged to ``size_px``; and the learned passes run.
+
+    With ``upscaler`` (a ``pipeline.sr.net.Upscaler`` on ``device``): its passes, then Lanczos; without:
+    Lanczos alone.
+    """
+    from pipeline.sr.tiles import enlarge
+    return enlarge(sample, size_px, upscaler, tile, device)
+
+
+def load_upscaler(path: Path, device: str = "cpu"):
+    """The upscaler in ``path`` (a folder holding upscaler.pt, or the file); SystemExit naming the fix if absent."""
+    import pickle
+
+    from pipeline.sr.train import load_upscaler as load
+    file = path / "upscaler.pt" if path.suffix != ".pt" else path
+    if not file.exists():
+        raise SystemExit(f"generate: {file} not found: train it with `dvc repro upscale`, "
+                         "or pass --upscaler none for Lanczos alone")
+    try:
+        return load(file, device)
+    except (RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as e:
+        raise SystemExit(f"generate: {file} is not an upscaler saved by the upscale stage: {e}") from None
+
+
+def describe(res: int, model: Path, seed: int, size_px: tuple[int, int], dpi: int, inches: tuple[float, float],
+             passes: int, scale: int, upscaler: Path | None) -> str:
+    """The print's description: where it came from and what made every pixel above the model's resolution."""
+    factor = max(size_px) / res
+    if passes:
+        rest = factor / scale ** passes
+        how = (f"Enlarged {factor:.1f}x from a {res} px GAN sample ({model}, seed {seed}): {passes} learned "
+               f"x{scale} pass{'es' if passes > 1 else ''} ({upscaler}, trained on the collection's full-size images), "
+               f"then Lanczos x{rest:.2f}.")
+    else:
+        how = (f"Upscaled {factor:.1f}x with Lanczos from a {res} px GAN sample ({model}, seed {seed}). "
+               f"Detail finer than the {res} px original is interpolated, not generated.")
+    return f"{how} {size_px[0]}x{size_px[1]} px at {dpi} dpi = {inches[0]:.2f}x{inches[1]:.2f} in."
 
 
 def save_print(im: Image.Image, path: Path, dpi: int, note: str) -> None:
@@ -141,6 +172,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="also write print files of this size, e.g. 12x15in or 30x40cm")
     ap.add_argument("--dpi", type=int, default=300, help="print resolution (dots per inch)")
     ap.add_argument("--format", choices=["png", "tiff"], default="png", help="print file format")
+    ap.add_argument("--upscaler", default="models/upscale", metavar="DIR|none",
+                    help="the learned upscaler for --print (default models/upscale); none: Lanczos alone")
+    ap.add_argument("--tile", type=int, default=192,
+                    help="upscaler tile side in input px: bounds memory, the result is the same for any tile")
     ap.add_argument("--interpolate", type=int, default=0, metavar="K",
                     help="also write a latent walk through the samples, K frames between each: walk.gif, walk_strip.png")
     args = ap.parse_args(argv)
@@ -151,6 +186,8 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--truncation must be in (0, 1]")
     if args.dpi < 1:
         ap.error("--dpi must be positive")
+    if args.tile < 8:
+        ap.error("--tile must be at least 8")
     inches = None
     if args.print_size:
         try:
@@ -187,15 +224,21 @@ def main(argv: list[str] | None = None) -> None:
 
     if inches:
         size_px = print_pixels(inches, args.dpi)
-        factor = max(size_px) / res
+        upscaler_dir = None if args.upscaler.lower() == "none" else Path(args.upscaler)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        net = load_upscaler(upscaler_dir, device) if upscaler_dir else None
         suffix = ".tif" if args.format == "tiff" else ".png"
-        note = (f"Upscaled {factor:.1f}x with Lanczos from a {res} px GAN sample ({args.model}, seed {args.seed}); "
-                f"{size_px[0]}x{size_px[1]} px at {args.dpi} dpi = {inches[0]:.2f}x{inches[1]:.2f} in. "
-                f"Detail finer than the {res} px original is interpolated, not generated.")
+        start, passes = time.time(), 0
         for i, im in enumerate(images):
-            save_print(to_print(im, size_px), args.out / f"print_{i:04d}{suffix}", args.dpi, note)
-        print(f"generate: {len(images)} print files, {size_px[0]}x{size_px[1]} px at {args.dpi} dpi -- "
-              f"UPSCALED {factor:.0f}x from {res} px samples, cropped to the print's aspect ratio")
+            out, passes = to_print(im, size_px, net, args.tile, device)
+            note = describe(res, args.model, args.seed, size_px, args.dpi, inches, passes,
+                            net.scale if net else 1, upscaler_dir)
+            save_print(out, args.out / f"print_{i:04d}{suffix}", args.dpi, note)
+        how = (f"{passes} learned x{net.scale} pass{'es' if passes != 1 else ''} then Lanczos" if net
+               else "Lanczos alone")
+        print(f"generate: {len(images)} print files, {size_px[0]}x{size_px[1]} px at {args.dpi} dpi, enlarged "
+              f"{max(size_px) / res:.0f}x from {res} px samples ({how}), cropped to the print's aspect ratio; "
+              f"{(time.time() - start) / len(images):.1f} s each")
 
     if args.interpolate:
         frames = generate(G, walk(z, args.interpolate), truncation=args.truncation)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model_helpers import write_untrained_model
+from model_helpers import write_untrained_model, write_upscaler
 from pipeline.generate import main, parse_print_size, slerp, to_print
 
 
@@ -22,15 +22,23 @@ def test_writes_n_samples_reproducibly(model, tmp_path):
         assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_print_export_records_dpi_and_pixel_size(model, tmp_path, capsys):
-    main(["--model", str(model), "--n", "1", "--out", str(tmp_path), "--print", "2x2.5in", "--dpi", "120"])
+@pytest.fixture(scope="module")
+def upscaler(tmp_path_factory):
+    return write_upscaler(tmp_path_factory.mktemp("upscale"))
+
+
+def test_print_export_records_dpi_and_pixel_size(model, upscaler, tmp_path, capsys):
+    main(["--model", str(model), "--n", "1", "--out", str(tmp_path), "--print", "2x2.5in", "--dpi", "120",
+          "--upscaler", str(upscaler)])
     im = Image.open(tmp_path / "print_0000.png")
     assert im.size == (240, 300)
     assert round(im.info["dpi"][0]) == 120 == round(im.info["dpi"][1])
-    assert "from a 32 px" in im.info["Description"]
-    assert "UPSCALED" in capsys.readouterr().out
+    # 25.6 x 32 px of the sample -> one x4 pass (102 x 128) -> Lanczos x2.34 to 240 x 300
+    assert "from a 32 px" in im.info["Description"] and "1 learned x4 pass (" in im.info["Description"]
+    assert "then Lanczos x2.34" in im.info["Description"]
+    assert "1 learned x4 pass then Lanczos" in capsys.readouterr().out
     main(["--model", str(model), "--n", "1", "--out", str(tmp_path / "t"), "--print", "10x10cm", "--dpi", "254",
-          "--format", "tiff"])
+          "--format", "tiff", "--upscaler", "none"])
     tif = Image.open(tmp_path / "t" / "print_0000.tif")
     assert tif.size == (1000, 1000) and tif.info["dpi"] == (254, 254)
 
@@ -38,8 +46,52 @@ def test_print_export_records_dpi_and_pixel_size(model, tmp_path, capsys):
 def test_print_crop_keeps_the_centre():
     sample = np.zeros((32, 32, 3), np.uint8)
     sample[:, :4] = 255                      # a white stripe at the left edge is cropped away for a tall print
-    tall = np.asarray(to_print(sample, (40, 80)))
-    assert tall.shape == (80, 40, 3) and tall.max() < 40
+    tall, passes = to_print(sample, (40, 80))
+    assert np.asarray(tall).shape == (80, 40, 3) and np.asarray(tall).max() < 40 and passes == 0
+
+
+def test_a_wall_print_at_12x15_inches_is_3600x4500_at_300_dpi_with_three_learned_passes(tmp_path):
+    model = write_untrained_model(tmp_path / "64", resolution=64, base=16)
+    up = write_upscaler(tmp_path / "up")
+    main(["--model", str(model), "--n", "1", "--out", str(tmp_path / "out"), "--print", "12x15in", "--dpi", "300",
+          "--upscaler", str(up)])
+    im = Image.open(tmp_path / "out" / "print_0000.png")
+    assert im.size == (3600, 4500) and tuple(round(d) for d in im.info["dpi"]) == (300, 300)
+    assert "3 learned x4 passes" in im.info["Description"] and "3600x4500 px at 300 dpi" in im.info["Description"]
+
+
+def test_one_tile_or_many_give_the_same_print_within_rounding(model, upscaler, tmp_path):
+    for tile in (8, 1000):
+        main(["--model", str(model), "--n", "1", "--out", str(tmp_path / str(tile)), "--print", "2x2.5in",
+              "--dpi", "300", "--upscaler", str(upscaler), "--tile", str(tile)])
+    a, b = (np.asarray(Image.open(tmp_path / str(t) / "print_0000.png")).astype(int) for t in (8, 1000))
+    assert a.shape == (750, 600, 3)   # two passes: 25.6 x 32 -> 410 x 512, then Lanczos
+    assert np.abs(a - b).max() <= 1
+
+
+def test_the_learned_print_differs_from_lanczos_and_says_so(model, upscaler, tmp_path):
+    for name, flag in (("learned", str(upscaler)), ("lanczos", "none")):
+        main(["--model", str(model), "--n", "1", "--out", str(tmp_path / name), "--print", "2x2.5in", "--dpi", "120",
+              "--upscaler", flag])
+    learned, lanczos = (Image.open(tmp_path / n / "print_0000.png") for n in ("learned", "lanczos"))
+    assert "Lanczos from a 32 px" in lanczos.info["Description"] and "learned" not in lanczos.info["Description"]
+    assert np.abs(np.asarray(learned).astype(int) - np.asarray(lanczos).astype(int)).mean() > 1
+
+
+def test_a_missing_upscaler_names_the_stage_and_the_way_around_it(model, tmp_path):
+    with pytest.raises(SystemExit, match=r"dvc repro upscale.*--upscaler none"):
+        main(["--model", str(model), "--n", "1", "--out", str(tmp_path), "--print", "2x2.5in",
+              "--upscaler", str(tmp_path / "nowhere")])
+    assert not list(tmp_path.glob("print_*"))
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint", b""], ids=["garbage", "empty"])
+def test_a_broken_upscaler_file_is_named_not_a_traceback(model, tmp_path, content):
+    (tmp_path / "up").mkdir()
+    (tmp_path / "up" / "upscaler.pt").write_bytes(content)
+    with pytest.raises(SystemExit, match=r"up/upscaler.pt is not an upscaler saved by the upscale stage"):
+        main(["--model", str(model), "--n", "1", "--out", str(tmp_path / "out"), "--print", "2x2.5in",
+              "--upscaler", str(tmp_path / "up")])
 
 
 def test_print_size_parsing():
