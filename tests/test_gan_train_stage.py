@@ -1,15 +1,11 @@
 """The train stage end to end in a tiny project: output, determinism, resume after kill -9, NaN guard."""
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 import torch
 
 from pipeline.gan.loop import TrainConfig, TrainingDiverged, train
-from train_helpers import generator_weights, make_project, run_stage, stage_env
+from train_helpers import generator_weights, kill_at_first_checkpoint, make_project, run_stage
 
 torch.set_num_threads(1)
 
@@ -51,17 +47,9 @@ def test_same_params_and_seed_give_identical_generator(reference, tmp_path):
 
 def test_killed_stage_resumes_from_its_checkpoint_and_ends_as_if_never_killed(reference, tmp_path):
     root = make_project(tmp_path / "p", train=TRAIN, res=RES)
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.train", "8"], cwd=root, env=stage_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 40
-    while not list((root / ".resume").glob("8-*/checkpoint.pt")):
-        assert proc.poll() is None, "the stage ended before writing a periodic checkpoint"
-        assert time.time() < deadline, "no periodic checkpoint within 40 s"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    checkpoint = kill_at_first_checkpoint(["pipeline.train", "8"], root, ".resume/8-*/checkpoint.pt")
     assert not (root / "models" / "8" / "generator.pt").exists()
-    saved = torch.load(next((root / ".resume").glob("8-*/checkpoint.pt")), weights_only=False)
+    saved = torch.load(checkpoint, weights_only=False)
     kimg = saved["state"]["nimg"] / 1000
     assert 0.4 <= kimg < 1.2
 

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ import torch
 import yaml
 
 from dvc_cli import DVC, run
-from train_helpers import REPO, stage_env
+from train_helpers import REPO, kill_at_first_checkpoint, stage_env
 
 UPSCALE = {"patch": 32, "batch": 8, "width": 8, "depth": 2, "steps": 30, "holdout": 0.25, "eval_images": 4,
            "checkpoint_steps": 10, "log_steps": 10, "device": "cpu"}
@@ -87,17 +85,9 @@ def test_a_killed_upscaler_resumes_and_ends_as_if_never_killed(tmp_path):
     reference = data_only(make_project(tmp_path / "ref", LONG))
     assert stage(reference).returncode == 0
     root = data_only(make_project(tmp_path / "p", LONG))
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.upscale"], cwd=root, env=stage_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not list((root / ".resume").glob("upscale-*/checkpoint.pt")):
-        assert proc.poll() is None, "the stage ended before writing a periodic checkpoint"
-        assert time.time() < deadline, "no periodic checkpoint within 120 s"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    checkpoint = kill_at_first_checkpoint(["pipeline.upscale"], root, ".resume/upscale-*/checkpoint.pt", within=120)
     assert not (root / "models/upscale/upscaler.pt").exists()
-    saved = torch.load(next((root / ".resume").glob("upscale-*/checkpoint.pt")), weights_only=False)
+    saved = torch.load(checkpoint, weights_only=False)
     assert 100 <= saved["step"] < 1500
 
     done = stage(root)

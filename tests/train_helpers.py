@@ -47,3 +47,20 @@ def run_stage(root: Path, size: int = 8, timeout: float = 60, **kw) -> subproces
 
 def generator_weights(model_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(model_dir / "generator.pt", weights_only=False)["weights"]
+
+
+def kill_at_first_checkpoint(module_args: list[str], root: Path, pattern: str, within: float = 40) -> Path:
+    """Start ``python -m <module_args>`` in ``root``, kill -9 it once ``root/pattern`` exists; that file."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", *module_args], cwd=root, env=stage_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + within
+    while not list(root.glob(pattern)):
+        assert proc.poll() is None, "the stage ended before writing a periodic checkpoint"
+        assert time.time() < deadline, f"no periodic checkpoint within {within:.0f} s"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return next(root.glob(pattern))
