@@ -29,7 +29,7 @@ def paintings(n=48, size=8):
 
 def config(**kw) -> TrainConfig:
     args = dict(resolution=8, base=8, z_dim=16, channels={4: 8, 8: 8}, batch=16, lr=0.002, kimg=CAP,
-                watch_kimg=0.5, checkpoint_kimg=8.0, patience_kimg=1.0, device="cpu")
+                watch_kimg=0.5, checkpoint_kimg=0.5, patience_kimg=1.0, device="cpu")
     return TrainConfig(**(args | kw))
 
 
@@ -91,13 +91,12 @@ def test_the_summary_diversity_is_the_last_watchs(tmp_path):
     assert summary["diversity"] == diversity[-1] and summary["diversity_min"] == min(diversity)
 
 
-@pytest.mark.xfail(reason="known failure, not yet fixed: on this machine's torch the plateau stop comes before "
-                          "the 8 kimg checkpoint, so the fixture's resume/checkpoint.pt is never written", strict=False)
 def test_a_resumed_stage_keeps_the_best_snapshot_it_had_before_the_kill(plateau_run, tmp_path):
     cfg, summary, root = plateau_run
+    # The last checkpoint, every 0.5 kimg, came after the best watch: the stop waited 1 kimg past it.
     saved = ckpt.load(root / "resume" / "checkpoint.pt")
-    assert saved["state"]["nimg"] == 8000 and saved["best"]["nimg"] == saved["state"]["best_nimg"] < 8000
-    # As if killed just after the 8 kimg checkpoint: the rerun ends with the same model and summary.
+    assert saved["best"]["nimg"] == saved["state"]["best_nimg"] < saved["state"]["nimg"] < summary["stop_kimg"] * 1000
+    # As if killed just after that checkpoint: the rerun ends with the same model and summary.
     shutil.copytree(root / "resume", tmp_path / "resume")
     again = train(cfg, paintings(), None, tmp_path / "out", tmp_path / "resume")
     assert {k: again[k] for k in ("stop_reason", "stop_kimg", "best_kimg", "best_quality")} == \
