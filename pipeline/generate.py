@@ -5,7 +5,7 @@
         [--truncation 0.7]                  # nearer the mean latent: safer, less varied
         [--pick best|diverse --candidates 64]  # draw more, keep the top N
         [--print 12x15in --dpi 300 --format png|tiff]  # print files with the DPI recorded
-        [--upscaler models/upscale|none] [--tile 192]  # learned x4 passes (default), or Lanczos alone
+        [--upscaler models/upscale|none] [--passes N] [--tile 192]  # learned x4 passes (default), or Lanczos alone
         [--interpolate 12]                  # latent walk: walk.gif + walk_strip.png
 
 Writes ``sample_0000.png`` ... at the model's resolution; ``--print`` adds
@@ -17,6 +17,7 @@ the print was made from the model's N px.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -47,14 +48,14 @@ def print_pixels(inches: tuple[float, float], dpi: int) -> tuple[int, int]:
 
 
 def to_print(sample: np.ndarray, size_px: tuple[int, int], upscaler=None, tile: int = 192,
-             device: str = "cpu") -> tuple[Image.Image, int]:
+             device: str = "cpu", max_passes: int | None = None) -> tuple[Image.Image, int]:
     """A sample centre-cropped to the print's aspect and enlarged to ``size_px``; and the learned passes run.
 
     With ``upscaler`` (a ``pipeline.sr.net.Upscaler`` on ``device``): its passes, then Lanczos; without:
     Lanczos alone.
     """
     from pipeline.sr.tiles import enlarge
-    return enlarge(sample, size_px, upscaler, tile, device)
+    return enlarge(sample, size_px, upscaler, tile, device, max_passes)
 
 
 def load_upscaler(path: Path, device: str = "cpu"):
@@ -67,9 +68,15 @@ def load_upscaler(path: Path, device: str = "cpu"):
         raise SystemExit(f"generate: {file} not found: train it with `dvc repro upscale`, "
                          "or pass --upscaler none for Lanczos alone")
     try:
-        return load(file, device)
+        net = load(file, device)
     except (RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as e:
         raise SystemExit(f"generate: {file} is not an upscaler saved by the upscale stage: {e}") from None
+    info = file.parent / "info.json"
+    gain = json.loads(info.read_text()).get("held_out_gain_db") if info.exists() else None
+    if gain is not None and gain < 0:
+        print(f"generate: WARNING: {file} restored its held-out images {-gain:.2f} dB worse than Lanczos "
+              f"({info}); --upscaler none may print better", file=sys.stderr)
+    return net
 
 
 def describe(res: int, model: Path, seed: int, size_px: tuple[int, int], dpi: int, inches: tuple[float, float],
@@ -174,6 +181,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--format", choices=["png", "tiff"], default="png", help="print file format")
     ap.add_argument("--upscaler", default="models/upscale", metavar="DIR|none",
                     help="the learned upscaler for --print (default models/upscale); none: Lanczos alone")
+    ap.add_argument("--passes", type=int, default=None, metavar="N",
+                    help="at most N learned passes (default: as many as fit), Lanczos for the rest")
     ap.add_argument("--tile", type=int, default=192,
                     help="upscaler tile side in input px: bounds memory, the result is the same for any tile")
     ap.add_argument("--interpolate", type=int, default=0, metavar="K",
@@ -188,6 +197,8 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--dpi must be positive")
     if args.tile < 8:
         ap.error("--tile must be at least 8")
+    if args.passes is not None and args.passes < 0:
+        ap.error("--passes must be 0 or more")
     inches = None
     if args.print_size:
         try:
@@ -230,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
         suffix = ".tif" if args.format == "tiff" else ".png"
         start, passes = time.time(), 0
         for i, im in enumerate(images):
-            out, passes = to_print(im, size_px, net, args.tile, device)
+            out, passes = to_print(im, size_px, net, args.tile, device, args.passes)
             note = describe(res, args.model, args.seed, size_px, args.dpi, inches, passes,
                             net.scale if net else 1, upscaler_dir)
             save_print(out, args.out / f"print_{i:04d}{suffix}", args.dpi, note)

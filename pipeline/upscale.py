@@ -163,7 +163,10 @@ def main() -> None:
               "train_s": round(summary["seconds"], 1), **table}
     if not held_out:
         result["note"] = "no held-out image: raise upscale.holdout to measure the net"
-    write_json(MODEL / "info.json", {"config": net.config(), "trained_on": str(UNIQUE), **summary})
+    # generate --print reads the held-out gain from here and warns when the net did worse than Lanczos
+    write_json(MODEL / "info.json", {"config": net.config(), "trained_on": str(UNIQUE), **summary,
+                                     "held_out_images": len(held_out),
+                                     "held_out_gain_db": table["learned"]["gain_db"] if held_out else None})
     PLOTS.mkdir(parents=True, exist_ok=True)
     from PIL import Image
     with atomic_path(PLOTS / "crops.png") as tmp:

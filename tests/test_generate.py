@@ -58,6 +58,11 @@ def test_a_wall_print_at_12x15_inches_is_3600x4500_at_300_dpi_with_three_learned
     im = Image.open(tmp_path / "out" / "print_0000.png")
     assert im.size == (3600, 4500) and tuple(round(d) for d in im.info["dpi"]) == (300, 300)
     assert "3 learned x4 passes" in im.info["Description"] and "3600x4500 px at 300 dpi" in im.info["Description"]
+    main(["--model", str(model), "--n", "1", "--out", str(tmp_path / "two"), "--print", "12x15in", "--dpi", "300",
+          "--upscaler", str(up), "--passes", "2"])
+    two = Image.open(tmp_path / "two" / "print_0000.png")
+    assert two.size == (3600, 4500) and "2 learned x4 passes (" in two.info["Description"]
+    assert "then Lanczos x4.39" in two.info["Description"]
 
 
 def test_one_tile_or_many_give_the_same_print_within_rounding(model, upscaler, tmp_path):
@@ -160,3 +165,15 @@ def test_clear_errors_for_missing_and_mismatched_models(model, tmp_path):
         (renamed / f.name).write_bytes(f.read_bytes())
     with pytest.raises(SystemExit, match="holds a 32 px generator, not 64 px"):
         main(["--model", str(renamed), "--n", "1", "--out", str(tmp_path)])
+
+
+def test_an_upscaler_that_lost_to_lanczos_on_its_held_out_images_is_printed_with_a_warning(model, tmp_path, capsys):
+    up = write_upscaler(tmp_path / "up")
+    (up / "info.json").write_text('{"held_out_gain_db": -2.07}')
+    main(["--model", str(model), "--n", "1", "--out", str(tmp_path / "out"), "--print", "2x2.5in", "--dpi", "120",
+          "--upscaler", str(up)])
+    assert "2.07 dB worse than Lanczos" in capsys.readouterr().err
+    (up / "info.json").write_text('{"held_out_gain_db": 1.5}')
+    main(["--model", str(model), "--n", "1", "--out", str(tmp_path / "out"), "--print", "2x2.5in", "--dpi", "120",
+          "--upscaler", str(up)])
+    assert "WARNING" not in capsys.readouterr().err

@@ -121,7 +121,8 @@ OUTPUTS = ("data/raw/manifest.csv", "data/unique/manifest.csv", "data/prepared/1
            "models/16/generator.pt", "models/16/state.pt", "models/16/samples.png", "models/32/generator.pt",
            "models/32/samples.png", "dvclive/32/metrics.json", "metrics/res/16.json", "metrics/res/32.json",
            "plots/32/samples.png", "plots/metrics_by_resolution.csv", "plots/training.csv", "metrics/headline.json",
-           "plots/page.html", "models/upscale/upscaler.pt", "metrics/upscale.json", "plots/upscale/crops.png")
+           "plots/page.html", "models/upscale/upscaler.pt", "metrics/upscale.json", "plots/upscale/crops.png",
+           "plots/upscale/print_crop.png")
 
 
 def test_dvc_repro_then_experiments(project):

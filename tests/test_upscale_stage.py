@@ -55,6 +55,12 @@ def test_dvc_repro_trains_measures_and_caches_the_upscaler(repo):
     for method in ("learned", "lanczos", "bicubic"):
         assert {"psnr", "ssim", "texture", "gain_db"} <= set(metrics[method]), metrics
     assert metrics["lanczos"]["gain_db"] == 0
+    # a 12x15 in print of a held-out image: a 1:1 crop with the net beside the same crop by Lanczos alone
+    from PIL import Image
+    crop = Image.open(repo / "plots/upscale/print_crop.png")
+    assert crop.size == (2 * 480 + 8, 480) and metrics["print_s"] > 0
+    info = json.loads((repo / "models/upscale/info.json").read_text())
+    assert info["held_out_gain_db"] == metrics["learned"]["gain_db"]   # what generate warns from
     live = json.loads((repo / "dvclive/upscale/metrics.json").read_text())
     assert live["steps"] == 30 and live["step"] == 30
     assert not list((repo / ".resume").glob("upscale-*/checkpoint.pt"))   # removed once the stage is done

@@ -18,7 +18,7 @@ class UpscaleConfig:
     patch: int = knob(96, minimum=16)              # high-resolution training patch side, px (a multiple of scale)
     batch: int = knob(16, minimum=1)
     steps: int = knob(2000, minimum=1)
-    lr: float = knob(0.001, minimum=0)             # Adam, cosine decay to 0 over `steps`
+    lr: float = knob(0.002, minimum=0)             # Adam, cosine decay to 0 over `steps` (0.002 over 0.001: benchmarks/upscale_quality.py)
     seed: int = knob(0, minimum=0)
     device: str = knob("auto", choices=("auto", "cpu", "cuda"))
     holdout: float = knob(0.1, minimum=0, below=1)   # share of the collection never trained on: the stage's figures

@@ -53,15 +53,16 @@ def passes_for(box: tuple[float, float, float, float], size: tuple[int, int], sc
 
 
 def enlarge(image: np.ndarray, size: tuple[int, int], net: Upscaler | None = None, tile: int = TILE,
-            device: str = "cpu") -> tuple[Image.Image, int]:
+            device: str = "cpu", max_passes: int | None = None) -> tuple[Image.Image, int]:
     """``image`` centre-cropped to the aspect of ``size`` (width, height) and enlarged to it; and the passes run.
 
-    With ``net``: as many learned passes as fit (on the pixels around the crop box only), then
-    Lanczos for the remainder. Without: Lanczos alone.
+    With ``net``: as many learned passes as fit (at most ``max_passes``; on the pixels around the
+    crop box only), then Lanczos for the remainder. Without: Lanczos alone.
     """
     h, w = image.shape[:2]
     box = crop_box(w, h, size[0] / size[1])
     n = passes_for(box, size, net.scale) if net is not None else 0
+    n = n if max_passes is None else min(n, max_passes)
     if n:
         # the whole pixels around the box, so no learned work is spent on what the crop drops
         l, t = int(np.floor(box[0])), int(np.floor(box[1]))
