@@ -34,6 +34,7 @@ COLOUR_JITTER = 14   # per-channel colour drift of each region
 SOFTNESS = (0.01, 0.025)
 FRAME_PROB = 0.3
 FRAME_WIDTH = (0.025, 0.06)
+GRAIN_CELLS = 128    # grain cells across the canvas: per pixel up to 128 px, enlarged above
 
 # Classifier: compare with the nominal template at CLASSIFY_SIZE px, ignoring
 # pixels near any edge and the frame zone; see ``classify``.
@@ -84,11 +85,17 @@ class Family:
             x0, y0, x1, y1 = np.array([x0, y0, x1, y1]) + rng.uniform(-EDGE_JITTER, EDGE_JITTER, 4)
             mask = _ramp(xx - x0, soft) * _ramp(x1 - xx, soft) * _ramp(yy - y0, soft) * _ramp(y1 - yy, soft)
             img = img * (1 - mask[..., None]) + jitter(colours[i]) * mask[..., None]
-        # Brush texture: low-frequency multiplicative patches plus fine grain.
+        # Brush texture: low-frequency multiplicative patches plus fine grain. The grain has a size on the
+        # canvas (1/GRAIN_CELLS of its side), so a painting reduced to a training resolution looks the same
+        # whatever size it was painted at, and larger paintings are the same paintings, in more pixels.
         cells = int(rng.integers(3, 8))
         low = Image.fromarray(rng.normal(0, 1, (cells, cells)).astype(np.float32), mode="F")
         low = np.asarray(low.resize((size, size), Image.BICUBIC))
-        img = img * (1 + 0.05 * low[..., None]) + rng.normal(0, 3, (size, size, 1))
+        g = min(size, GRAIN_CELLS)
+        grain = rng.normal(0, 3, (g, g))
+        if g < size:
+            grain = np.asarray(Image.fromarray(grain.astype(np.float32), mode="F").resize((size, size), Image.BICUBIC))
+        img = img * (1 + 0.05 * low[..., None]) + grain[..., None]
         if rng.random() < FRAME_PROB:
             w = rng.uniform(*FRAME_WIDTH)
             frame = (np.minimum(np.minimum(xx, 1 - xx), np.minimum(yy, 1 - yy)) < w)[..., None]

@@ -27,3 +27,15 @@ def test_a_painting_with_a_fifth_of_its_pixels_wrong_is_no_mode(share):
     """At most a tenth of a painting's core may stray (MIN_INLIERS 0.9); at 0.6 these would pass as modes."""
     images, _ = damaged(share, seed=2)
     assert (classify(images) == -1).all()
+
+
+def test_a_painting_is_the_same_painting_at_any_size():
+    """Grain has a size on the canvas: 256 and 128 px paintings of one seed, reduced to 64 px, agree."""
+    from PIL import Image
+
+    small = [np.asarray(Image.fromarray(render(5, size, np.random.default_rng([0, 3]))).resize((64, 64), Image.LANCZOS),
+                        float) for size in (128, 256)]
+    assert np.abs(small[0] - small[1]).mean() < 0.5
+    other = np.asarray(Image.fromarray(render(5, 128, np.random.default_rng([0, 4]))).resize((64, 64), Image.LANCZOS),
+                       float)
+    assert np.abs(small[0] - other).mean() > 5 * np.abs(small[0] - small[1]).mean()   # another seed is not
