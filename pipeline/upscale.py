@@ -132,7 +132,7 @@ def main() -> None:
     from pipeline.images.collection import kept_rows
     from pipeline.sr.quality import CLASSIC, compare
     from pipeline.sr.tiles import upscale
-    from pipeline.sr.train import load_upscaler, train
+    from pipeline.sr.train import TrainingDiverged, load_upscaler, train
 
     rows = kept_rows(UNIQUE)
     held = rows["sha256"].map(lambda h: is_held_out(h, cfg.holdout)).to_numpy(bool)
@@ -142,7 +142,7 @@ def main() -> None:
         largest = max((min(im.shape[:2]) for im in images), default=0)
         sys.exit(f"upscale: no training image is {cfg.patch} px on its shorter side (largest {largest} px); "
                  f"lower upscale.patch or collect larger images")
-    held_out = [im for im in load_images(list(rows["file"][held][:cfg.eval_images]), cfg.max_side,
+    held_out = [im for im in load_images(list(rows["file"][held].iloc[:cfg.eval_images]), cfg.max_side,
                                          "upscale: reading held-out images") if min(im.shape[:2]) >= 4 * cfg.scale]
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     torch.use_deterministic_algorithms(device == "cpu", warn_only=True)
@@ -153,7 +153,10 @@ def main() -> None:
     MODEL.mkdir(parents=True, exist_ok=True)
     from dvclive import Live
     live = Live(dir=str(LOGS), dvcyaml=False, save_dvc_exp=False)
-    summary = train(cfg, fit, held_out, MODEL / "upscaler.pt", resume_dir, live, device)
+    try:
+        summary = train(cfg, fit, held_out, MODEL / "upscaler.pt", resume_dir, live, device)
+    except TrainingDiverged as e:
+        sys.exit(str(e))
 
     net = load_upscaler(MODEL / "upscaler.pt")
     learned = lambda small, scale: upscale(net, small)   # noqa: E731

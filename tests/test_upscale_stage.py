@@ -116,3 +116,11 @@ def test_a_params_typo_stops_the_stage_before_any_work(tmp_path):
     root = make_project(tmp_path / "p", UPSCALE | {"stepps": 10})
     done = stage(root)
     assert done.returncode != 0 and "upscale.stepps: unknown key; did you mean `steps`?" in done.stderr
+
+
+def test_a_diverging_run_stops_naming_the_learning_rate_and_saves_no_model(tmp_path):
+    root = data_only(make_project(tmp_path / "p", UPSCALE | {"lr": 1e12}, n=12))
+    done = stage(root)
+    assert done.returncode != 0 and "lower upscale.lr" in done.stderr and "Traceback" not in done.stderr, \
+        done.stderr[-2000:]
+    assert not (root / "models/upscale/upscaler.pt").exists()

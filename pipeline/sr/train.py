@@ -25,6 +25,10 @@ from pipeline.sr.tiles import upscale
 WATCH_SIDE = 128   # held-out crops watched during training: the centre this many px of each
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss stopped being a finite number; the message names the key to change."""
+
+
 def save(obj, path: Path) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:   # a file object: same weights, same bytes
         torch.save(obj, f)
@@ -82,7 +86,7 @@ def train(cfg: UpscaleConfig, images: list[torch.Tensor], held_out: list[np.ndar
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 * (1 + math.cos(math.pi * step / cfg.steps)))
     patches = Patches(images, cfg.patch, degradation(cfg))
     crops = watch_crops(held_out, cfg.scale)
-    step, history, seconds = 0, [], 0.0
+    step, history, seconds, running = 0, [], 0.0, []
 
     resume_file = resume_dir / "checkpoint.pt"
     if resume_file.exists():
@@ -91,14 +95,14 @@ def train(cfg: UpscaleConfig, images: list[torch.Tensor], held_out: list[np.ndar
         opt.load_state_dict(saved["opt"])
         sched.load_state_dict(saved["sched"])
         torch.set_rng_state(saved["rng"])
-        step, history, seconds = saved["step"], saved["history"], saved["seconds"]
+        step, history, seconds, running = saved["step"], saved["history"], saved["seconds"], saved["running"]
         print(f"upscale: resuming at step {step} from {resume_file}")
         if live is not None:
             for row in history:
                 log_row(live, row)
 
     bar = tqdm(total=cfg.steps, initial=step, unit="step", desc="upscale: training")
-    t0, running = time.time() - seconds, []
+    t0 = time.time() - seconds
     while step < cfg.steps:
         small, large = patches.batch(cfg.batch)
         loss = F.l1_loss(net(small.to(device)), large.to(device))
@@ -108,6 +112,9 @@ def train(cfg: UpscaleConfig, images: list[torch.Tensor], held_out: list[np.ndar
         sched.step()
         step += 1
         running.append(loss.item())
+        if not math.isfinite(running[-1]):
+            raise TrainingDiverged(f"upscale: the L1 loss became {running[-1]} at step {step}; "
+                                   f"lower upscale.lr (now {cfg.lr})")
         bar.update(1)
         if step % cfg.log_steps == 0 or step == cfg.steps:
             row = {"step": step, "l1": float(np.mean(running)), "gain_db": gain_db(net, crops, device),
@@ -119,7 +126,7 @@ def train(cfg: UpscaleConfig, images: list[torch.Tensor], held_out: list[np.ndar
                 log_row(live, row)
         if step % cfg.checkpoint_steps == 0 and step < cfg.steps:
             save({"net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                  "rng": torch.get_rng_state(), "step": step, "history": history,
+                  "rng": torch.get_rng_state(), "step": step, "history": history, "running": running,
                   "seconds": time.time() - t0}, resume_file)
     bar.close()
     net = net.cpu().eval()
