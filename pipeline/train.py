@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import torch
     from pipeline.gan import checkpoint as ckpt
-    from pipeline.gan.loop import TrainingDiverged, train
+    from pipeline.gan.loop import GrowthMismatch, TrainingDiverged, train
 
     setup_distributed()
     rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         live = Live(dir=str(LOGS / str(args.size)), dvcyaml=False, save_dvc_exp=False)
     try:
         summary = train(cfg, reals, start, out_dir, resume_dir, live)
-    except TrainingDiverged as e:
+    except (TrainingDiverged, GrowthMismatch) as e:
         sys.exit(str(e))
     if rank == 0:
         for k, v in summary.items():

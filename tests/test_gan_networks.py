@@ -1,18 +1,19 @@
-"""Progressive growth: alpha = 0 reproduces the lower resolution exactly, alpha = 1 uses only the new block."""
+"""Progressive growth: alpha = 0 reproduces the lower resolution exactly; at alpha = 1 ProGAN's generator uses only
+the new block, a skip generator the lower rung's output plus what the new block adds."""
 import copy
 
 import torch
 
-from pipeline.gan.layers import downsample, upsample
+from pipeline.gan.layers import downsample, smooth_upsample, upsample
 from pipeline.gan.networks import Discriminator, Generator, fade_reals
 
 torch.set_num_threads(1)
 CH = {4: 8, 8: 8, 16: 4, 32: 4}
 
 
-def grown_generator(lo=16, base=8):
+def grown_generator(lo=16, base=8, skip=False):
     torch.manual_seed(0)
-    G = Generator(16, CH, lo, base)
+    G = Generator(16, CH, lo, base, skip=skip)
     old = copy.deepcopy(G)
     G.grow()
     return old, G
@@ -77,3 +78,41 @@ def test_fade_reals_blends_like_the_generator():
     assert torch.equal(fade_reals(x, 1.0), x)
     assert torch.equal(fade_reals(x, 0.0), upsample(downsample(x)))
     torch.testing.assert_close(fade_reals(x, 0.25), 0.75 * upsample(downsample(x)) + 0.25 * x)
+
+
+def test_a_grown_skip_generator_starts_as_the_lower_rung_upsampled_at_any_alpha():
+    old, G = grown_generator(skip=True)
+    z = torch.randn(5, 16)
+    with torch.no_grad():
+        for alpha in (0.0, 0.5, 1.0):
+            torch.testing.assert_close(G(z, alpha), smooth_upsample(old(z)), rtol=0, atol=1e-6)
+
+
+def test_a_skip_generator_keeps_the_lower_rungs_picture_and_adds_the_new_blocks_detail():
+    _, G = grown_generator(skip=True)
+    z = torch.randn(5, 16)
+    with torch.no_grad():
+        G.to_rgb["32"].weight.normal_()                    # the new block now draws something
+        h8, h16 = G.trunk(G.input(z), 8), G.trunk(G.input(z), 16)
+        out16 = smooth_upsample(G.to_rgb["8"](h8)) + G.to_rgb["16"](h16)     # the 8 px rung's picture, plus 16 px detail
+        detail = G.to_rgb["32"](G.blocks["32"](h16))
+        for alpha in (0.0, 0.25, 1.0):
+            torch.testing.assert_close(G(z, alpha), smooth_upsample(out16) + alpha * detail)
+        before = G(z, 1.0)
+        G.to_rgb["16"].bias.add_(1.0)                      # the lower rung's toRGB still draws at alpha 1
+        assert not torch.allclose(G(z, 1.0), before)
+
+
+def test_a_skip_generator_round_trips_through_its_model_config(tmp_path):
+    from pipeline.gan.checkpoint import build_generator
+    config = {"z_dim": 16, "channels": CH, "resolution": 32, "base": 8, "skip": True}
+    G = build_generator(config)
+    assert G.skip
+    assert not build_generator({**config, "skip": False}).skip
+    assert not build_generator({k: v for k, v in config.items() if k != "skip"}).skip   # models from before the key
+
+
+def test_fade_reals_of_a_skip_generator_upsample_as_it_does():
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.equal(fade_reals(x, 1.0, skip=True), x)
+    torch.testing.assert_close(fade_reals(x, 0.0, skip=True), smooth_upsample(downsample(x)))

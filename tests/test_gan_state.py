@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from pipeline.gan import loop
@@ -87,6 +88,23 @@ def test_what_a_stage_hands_on_grows_into_the_next_resolution():
     assert G.resolution == 16 and g_ema.resolution == 16
     with torch.no_grad():
         assert D(G(torch.randn(2, 16), 1.0), 1.0).shape == (2,)
+
+
+def test_a_skip_rung_grows_from_a_base_of_either_growth_but_not_from_a_faded_rung():
+    base = tiny_config()
+    handed = tiny_state(base).handed_on()
+    z = torch.randn(2, 16)
+    G, *_ = loop.build(tiny_config(resolution=16, growth="skip"), {"config": base.model_config(), **handed})
+    low, *_ = loop.build(base, None)
+    low.load_state_dict(handed["G"])
+    with torch.no_grad():   # the base is the same network either way, and the new rung starts as its upsampled picture
+        torch.testing.assert_close(G(z, 1.0), torch.nn.functional.interpolate(low(z), scale_factor=2, mode="bilinear"))
+    faded = tiny_config(resolution=16, base=8, channels={4: 8, 8: 8, 16: 4, 32: 4})
+    grown = loop.build(faded, {"config": base.model_config(), **handed})
+    rung = {"config": faded.model_config(), "G": grown[0].state_dict(), "D": grown[1].state_dict(),
+            "g_ema": grown[2].state_dict()}
+    with pytest.raises(ValueError, match="grown with train.growth=fade; retrain every rung with train.growth=skip"):
+        loop.build(tiny_config(resolution=32, channels=faded.channels | {32: 4}, growth="skip"), rung)
 
 
 def test_a_late_rollback_redoes_its_images_and_the_stage_still_ends(tmp_path, monkeypatch, capsys):

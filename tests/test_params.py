@@ -242,6 +242,7 @@ def test_integer_and_string_resolution_keys_are_both_accepted():
     ("dedup.crop", 0.6, "dedup.crop"),
     ("prepare.crop", "stretch", "prepare.crop"),
     ("train.loss", "hinge", "train.loss"),
+    ("train.growth", "residual", "train.growth"),
     ("train.augment", ["color", "blur"], "train.augment[1]"),
     ("train.xflip", "yes", "train.xflip"),
     ("res.64.lr", -1, "res.64.lr"),

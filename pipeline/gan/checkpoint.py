@@ -36,7 +36,7 @@ def load(path: Path | str, device: str = "cpu") -> Any:
 
 def build_generator(config: dict) -> Generator:
     return Generator(config["z_dim"], {int(k): v for k, v in config["channels"].items()},
-                     config["resolution"], config["base"])
+                     config["resolution"], config["base"], config.get("skip", False))
 
 
 def build_discriminator(config: dict) -> Discriminator:

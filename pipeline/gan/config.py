@@ -12,6 +12,7 @@ from pipeline.gan.ladder import Ladder
 from pipeline.params import ParamError, knob, read, resolution
 
 LOSSES = ("wgan-gp", "ns-r1", "rpgan")
+GROWTHS = ("skip", "fade")   # networks.Generator: skip=True (StyleGAN2's skip generator) or ProGAN's hand-over
 POLICIES = ("color", "translation", "cutout")   # DiffAugment transforms (pipeline.gan.augment)
 # Per-resolution keys (``res.<size>``); the base trains ``kimg``, a grown size fades in, then stabilises;
 # either may end sooner on a plateau of the watched quality (``patience_kimg``).
@@ -24,7 +25,7 @@ LENGTH_KEYS = ("kimg", "fade_kimg", "stable_kimg")   # required where they apply
 SHARED_KEYS = ("seed", "device", "z_dim", "channels", "loss", "gamma", "r1_every", "ema_kimg", "augment",
                "augment_p", "ada_target", "ada_kimg", "xflip", "watch_kimg", "watch_samples",
                "collapse_modes", "collapse_top3", "collapse_recall", "checkpoint_kimg", "max_rollbacks", "mbstd_group",
-               "mode_seeking", "pack")
+               "mode_seeking", "pack", "growth")
 # Widths for 2 CPU cores; ProGAN-like on a GPU: {4: 512, 8: 512, 16: 512, 32: 512, 64: 256, 128: 128, 256: 64}
 CPU_CHANNELS = {4: 32, 8: 32, 16: 16, 32: 16, 64: 8, 128: 8, 256: 8}
 
@@ -70,6 +71,9 @@ class TrainConfig:
     mode_seeking: float = knob(0.0, minimum=0)   # weight of the MSGAN regulariser in the G loss; 0: off
     # PacGAN (Lin et al. 2018): D scores this many samples at once, stacked along channels; 1: off
     pack: int = knob(1, minimum=1)
+    # How a grown rung's output relates to the lower one's: skip adds detail to its upsampled output, fade
+    # (ProGAN) replaces it once faded in (networks.Generator)
+    growth: str = knob("fade", choices=GROWTHS)
 
     @classmethod
     def from_params(cls, train: Mapping, res: Mapping, ladder: Ladder, size: int) -> "TrainConfig":
@@ -119,7 +123,7 @@ class TrainConfig:
     def model_config(self) -> dict:
         return {"z_dim": self.z_dim, "channels": {int(k): v for k, v in self.channels.items()},
                 "resolution": self.resolution, "base": self.base, "mbstd_group": self.mbstd_group,
-                "pack": self.pack}
+                "pack": self.pack, "skip": self.growth == "skip"}
 
 
 def res_entry(res: Mapping, size: int) -> tuple[Mapping, str]:

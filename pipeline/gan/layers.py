@@ -69,5 +69,10 @@ def upsample(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2, mode="nearest")
 
 
+def smooth_upsample(x: torch.Tensor) -> torch.Tensor:
+    """x2 bilinear: the skip generator's path from one rung's output to the next, which its toRGB only adds to."""
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+
 def downsample(x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(x, 2)

@@ -55,6 +55,10 @@ class TrainingDiverged(RuntimeError):
     pass
 
 
+class GrowthMismatch(ValueError):
+    """The lower rung was grown with the other ``train.growth``: its weights draw a different picture."""
+
+
 # ---------------------------------------------------------------- distributed
 
 def world() -> tuple[int, int]:
@@ -269,7 +273,11 @@ def build(cfg: TrainConfig, start: dict | None):
         D = ckpt.build_discriminator(cfg.model_config())
         G_ema = copy.deepcopy(G)
     else:
-        prev = dict(start["config"], channels=cfg.model_config()["channels"])
+        skip = cfg.model_config()["skip"]
+        if start["config"].get("skip", False) != skip and start["config"]["resolution"] > start["config"]["base"]:
+            raise GrowthMismatch(f"train {cfg.resolution}px: the {start['config']['resolution']} px model was grown with "
+                             f"train.growth={'skip' if not skip else 'fade'}; retrain every rung with train.growth={cfg.growth}")
+        prev = dict(start["config"], channels=cfg.model_config()["channels"], skip=skip)
         G, G_ema, D = ckpt.build_generator(prev), ckpt.build_generator(prev), ckpt.build_discriminator(prev)
         G.load_state_dict(start["G"])
         G_ema.load_state_dict(start["g_ema"])
@@ -336,7 +344,7 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
     while progress.nimg < total_nimg:
         # Fetch reals, faded like the generator's output while the new block fades in.
         alpha = min(1.0, progress.nimg / fade_nimg) if fade_nimg else 1.0
-        real = fade_reals(fetch_reals(data, batch, cfg.xflip, gens["data"], device), alpha)
+        real = fade_reals(fetch_reals(data, batch, cfg.xflip, gens["data"], device), alpha, cfg.growth == "skip")
         score = critic(state, cfg.augment, alpha, autocast)
 
         # Discriminator step.

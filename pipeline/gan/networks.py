@@ -4,8 +4,14 @@ Both networks are built for one output ``resolution`` and keep the toRGB /
 fromRGB layers of every resolution from ``base`` up, so a model grown from 32
 to 64 px loads into ``Generator(..., resolution=64, base=32)``. ``grow()`` adds
 one block for twice the resolution; ``alpha`` in ``forward`` fades it in:
-alpha = 0 reproduces the lower resolution exactly (upsampled), alpha = 1 uses
-only the new block.
+alpha = 0 reproduces the lower resolution exactly (upsampled).
+
+The generator's output has two forms (``skip``). ProGAN's (False) hands over to the
+new block: at alpha = 1 only the new toRGB draws, from the new block's features alone.
+StyleGAN2's skip generator (True) keeps every rung's picture: the output is the lower
+rung's output, upsampled bilinearly, plus what the new toRGB adds (``alpha`` times it),
+and a grown toRGB starts at zero, so growing starts from the lower rung's images instead
+of from noise. The base rung is the same network either way.
 """
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ import torch
 from torch import nn
 
 from pipeline.gan.layers import (EqualizedConv2d, EqualizedLinear, downsample, lrelu, minibatch_stddev,
-                                 pixel_norm, upsample)
+                                 pixel_norm, smooth_upsample, upsample)
 
 
 def _levels(lo: int, hi: int) -> list[int]:
@@ -51,9 +57,9 @@ class GBlock(nn.Module):
 
 
 class Generator(nn.Module):
-    def __init__(self, z_dim: int, channels: dict[int, int], resolution: int, base: int):
+    def __init__(self, z_dim: int, channels: dict[int, int], resolution: int, base: int, skip: bool = False):
         super().__init__()
-        self.z_dim, self.channels, self.base = z_dim, dict(channels), base
+        self.z_dim, self.channels, self.base, self.skip = z_dim, dict(channels), base, skip
         self.input = GInput(z_dim, channels[4])
         self.blocks = nn.ModuleDict()
         self.to_rgb = nn.ModuleDict()
@@ -68,10 +74,13 @@ class Generator(nn.Module):
         self.resolution = res
 
     def grow(self) -> None:
-        """Add the block and toRGB for twice the current resolution."""
+        """Add the block and toRGB for twice the current resolution; a skip generator's new toRGB adds nothing yet."""
         res = self.resolution * 2
         self._add(res)
         self.to_rgb[str(res)] = EqualizedConv2d(self.channels[res], 3, 1, gain=1.0)
+        if self.skip:
+            with torch.no_grad():
+                self.to_rgb[str(res)].weight.zero_()
 
     def trunk(self, h: torch.Tensor, upto: int) -> torch.Tensor:
         for res in _levels(8, upto):
@@ -88,12 +97,28 @@ class Generator(nn.Module):
             mean, psi = mix
             h = mean + psi * (h - mean)
         res = self.resolution
+        if self.skip:
+            return self._skip_output(h, alpha)
         if alpha >= 1.0 or res <= self.base:
             return self.to_rgb[str(res)](self.trunk(h, res))
         h = self.trunk(h, res // 2)
         low = upsample(self.to_rgb[str(res // 2)](h))
         high = self.to_rgb[str(res)](self.blocks[str(res)](h))
         return torch.lerp(low, high, alpha)
+
+    def _skip_output(self, h: torch.Tensor, alpha: float) -> torch.Tensor:
+        """Sum of every rung's toRGB from the base up, each upsampled to the next; the top one times alpha."""
+        rgb = None
+        for res in _levels(8, self.resolution):
+            h = self.blocks[str(res)](h)
+            if res < self.base:
+                continue
+            detail = self.to_rgb[str(res)](h)
+            if rgb is None:
+                rgb = detail
+            else:
+                rgb = smooth_upsample(rgb) + (alpha if res == self.resolution else 1.0) * detail
+        return rgb
 
 
 class DBlock(nn.Module):
@@ -165,8 +190,9 @@ class Discriminator(nn.Module):
         return self.output(h)
 
 
-def fade_reals(x: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Blend real images the way the generator's output is blended during fade-in."""
+def fade_reals(x: torch.Tensor, alpha: float, skip: bool = False) -> torch.Tensor:
+    """Blend real images the way the generator's output is blended during fade-in (``skip``: as a
+    skip generator upsamples)."""
     if alpha >= 1.0:
         return x
-    return torch.lerp(upsample(downsample(x)), x, alpha)
+    return torch.lerp((smooth_upsample if skip else upsample)(downsample(x)), x, alpha)
