@@ -99,7 +99,7 @@ def test_a_skip_rung_grows_from_a_base_of_either_growth_but_not_from_a_faded_run
     low.load_state_dict(handed["G"])
     with torch.no_grad():   # the base is the same network either way, and the new rung starts as its upsampled picture
         torch.testing.assert_close(G(z, 1.0), torch.nn.functional.interpolate(low(z), scale_factor=2, mode="bilinear"))
-    faded = tiny_config(resolution=16, base=8, channels={4: 8, 8: 8, 16: 4, 32: 4})
+    faded = tiny_config(resolution=16, base=8, channels={4: 8, 8: 8, 16: 4, 32: 4}, growth="fade")
     grown = loop.build(faded, {"config": base.model_config(), **handed})
     rung = {"config": faded.model_config(), "G": grown[0].state_dict(), "D": grown[1].state_dict(),
             "g_ema": grown[2].state_dict()}
