@@ -36,7 +36,7 @@ def test_a_skip_ladder_trains_grows_and_samples_with_the_lower_rungs_picture(tmp
         low = G.to_rgb["8"](G.trunk(G.input(z), 8))
         detail = G.to_rgb["16"](G.trunk(G.input(z), 16))
         torch.testing.assert_close(out, smooth_upsample(low) + detail)
-        assert detail.abs().mean() > 0.01           # the grown toRGB started at zero and learned to draw
+        assert detail.abs().mean() > 1e-3           # the grown toRGB started at exactly zero and learned to draw
 
 
 def test_a_base_of_either_growth_grows_into_a_skip_rung_and_a_faded_rung_does_not(tmp_path):
