@@ -273,11 +273,12 @@ def build(cfg: TrainConfig, start: dict | None):
         D = ckpt.build_discriminator(cfg.model_config())
         G_ema = copy.deepcopy(G)
     else:
-        skip = cfg.model_config()["skip"]
-        if start["config"].get("skip", False) != skip and start["config"]["resolution"] > start["config"]["base"]:
+        model = cfg.model_config()
+        if start["config"].get("skip", False) != model["skip"] and start["config"]["resolution"] > start["config"]["base"]:
             raise GrowthMismatch(f"train {cfg.resolution}px: the {start['config']['resolution']} px model was grown with "
-                             f"train.growth={'skip' if not skip else 'fade'}; retrain every rung with train.growth={cfg.growth}")
-        prev = dict(start["config"], channels=cfg.model_config()["channels"], skip=skip)
+                                 f"train.growth={'fade' if model['skip'] else 'skip'}; retrain every rung with "
+                                 f"train.growth={cfg.growth}")
+        prev = dict(start["config"], channels=model["channels"], skip=model["skip"])
         G, G_ema, D = ckpt.build_generator(prev), ckpt.build_generator(prev), ckpt.build_discriminator(prev)
         G.load_state_dict(start["G"])
         G_ema.load_state_dict(start["g_ema"])

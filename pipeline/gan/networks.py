@@ -108,16 +108,11 @@ class Generator(nn.Module):
 
     def _skip_output(self, h: torch.Tensor, alpha: float) -> torch.Tensor:
         """Sum of every rung's toRGB from the base up, each upsampled to the next; the top one times alpha."""
-        rgb = None
-        for res in _levels(8, self.resolution):
+        h = self.trunk(h, self.base)
+        rgb = self.to_rgb[str(self.base)](h)
+        for res in _levels(2 * self.base, self.resolution):
             h = self.blocks[str(res)](h)
-            if res < self.base:
-                continue
-            detail = self.to_rgb[str(res)](h)
-            if rgb is None:
-                rgb = detail
-            else:
-                rgb = smooth_upsample(rgb) + (alpha if res == self.resolution else 1.0) * detail
+            rgb = smooth_upsample(rgb) + (alpha if res == self.resolution else 1.0) * self.to_rgb[str(res)](h)
         return rgb
 
 
