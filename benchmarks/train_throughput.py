@@ -4,8 +4,9 @@ and the time each stage of the ladder should take at that rate.
 Runs the real loop (``pipeline.gan.loop.train``) with the channel widths of
 params.yaml (``train.channels``) and each resolution's ``res.<size>.batch``, on
 random uint8 images. Each size is trained as its own base (no fade-in branch),
-so the step is the stable-phase step of a grown stage. On CUDA the loop uses
-bf16 autocast and channels_last; peak memory is reported there. ``-S`` takes
+so the step is the stable-phase step of a grown stage. The loop keeps its
+networks channels-last on every device and uses bf16 autocast on CUDA, where
+peak memory is reported too. ``-S`` takes
 the overrides ``dvc exp run -S`` takes (DVC's own parser applies them to a copy
 of params.yaml), so the time of an experiment can be known before it is run:
 

@@ -140,9 +140,9 @@ def frozen(module: torch.nn.Module):
 # ---------------------------------------------------------------- the phases of a step
 
 def fetch_reals(data: torch.Tensor, batch: int, xflip: bool, g: torch.Generator, device: str) -> torch.Tensor:
-    """A random batch of the uint8 NHWC ``data`` as NCHW floats on ``device``, with ``xflip`` half mirrored."""
+    """A random batch of the uint8 NHWC ``data`` as NCHW floats (stored channels-last) on ``device``, with ``xflip`` half mirrored."""
     idx = torch.randint(len(data), (batch,), generator=g)
-    real = to_float(data[idx]).to(device)
+    real = to_float(data[idx]).to(device).contiguous(memory_format=torch.channels_last)
     if xflip:
         flip = torch.rand(batch, generator=g) < 0.5
         real[flip] = real[flip].flip(3)
@@ -289,14 +289,16 @@ def build(cfg: TrainConfig, start: dict | None):
         # The new block of the EMA starts equal to the trained network's new block.
         G_ema.load_state_dict(G.state_dict() | {k: v for k, v in G_ema.state_dict().items()
                                                 if k in start["g_ema"]})
+    # NHWC on every device: tensor cores want it on CUDA, and oneDNN's CPU convolutions run these small
+    # layers faster in it (2 cores: 1.12x, 1.16x and 1.32x the images/s at 16, 32 and 64 px).
     for net in (G, D, G_ema):
         net.to(cfg.device)
-        if cfg.device.startswith("cuda"):
-            net.to(memory_format=torch.channels_last)
+        net.to(memory_format=torch.channels_last)
     G_ema.eval().requires_grad_(False)
-    # Adam beta1 = 0, beta2 = 0.99 (ProGAN); optimizer state starts fresh at each resolution.
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.0, 0.99), eps=1e-8)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.0, 0.99), eps=1e-8)
+    # Adam beta1 = 0, beta2 = 0.99 (ProGAN); optimizer state starts fresh at each resolution. foreach: one
+    # multi-tensor update per step on the CPU too, where torch otherwise loops over the parameters.
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.0, 0.99), eps=1e-8, foreach=True)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.0, 0.99), eps=1e-8, foreach=True)
     return G, D, G_ema, opt_g, opt_d
 
 
