@@ -158,7 +158,7 @@ def main() -> None:
     except TrainingDiverged as e:
         sys.exit(str(e))
 
-    net = load_upscaler(MODEL / "upscaler.pt")
+    net = load_upscaler(MODEL / "upscaler.pt")   # measured as saved: the file generate --print loads
     learned = lambda small, scale: upscale(net, small)   # noqa: E731
     table = compare(held_out, {"learned": learned, **CLASSIC}, cfg.scale) if held_out else {}
     result = {"train_images": len(fit), "train_images_too_small": len(images) - len(fit),

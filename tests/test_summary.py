@@ -6,7 +6,7 @@ import yaml
 from dvclive import Live
 
 from pipeline import summary as S
-from pipeline.gan.loop import log_row
+from pipeline.runfiles import log_row
 
 
 def evaluation(size: int, covered: int) -> dict:

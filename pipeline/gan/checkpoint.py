@@ -15,19 +15,13 @@ from typing import Any
 
 import torch
 
-from pipeline.fsutil import atomic_path, write_json
+from pipeline.fsutil import write_json
 from pipeline.gan.networks import Discriminator, Generator
+from pipeline.runfiles import save
 
 
 class ModelDirError(FileNotFoundError):
     pass
-
-
-def save(obj: Any, path: Path | str) -> None:
-    # Through a file object: given a path, torch.save names the zip's records after
-    # the (random) temporary file, so equal weights would give different bytes.
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(obj, f)
 
 
 def load(path: Path | str, device: str = "cpu") -> Any:

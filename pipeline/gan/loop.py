@@ -42,6 +42,7 @@ from pipeline.gan.sampling import generate, latents, to_float, to_uint8
 from pipeline.gan.state import Progress, TrainState
 from pipeline.gan.watch import MIN_DELTA, CollapseRule, QualityWatch, plateau_figure
 from pipeline.images.grid import image_grid
+from pipeline.runfiles import log_row
 
 SAMPLE_SEED = 2024  # fixed latents of every samples.png
 WATCH_SEED = 2025   # fixed latents of the quality watch, so its curves move only with the generator
@@ -109,17 +110,6 @@ def mean_pairwise_distance(images: torch.Tensor) -> float:
     d = torch.cdist(small, small)
     n = len(small)
     return (d.sum() / (n * (n - 1))).item()
-
-
-def log_row(live, row: dict, samples: Image.Image | None = None) -> None:
-    """One dvclive step; the step is the number of images shown, so curves of runs align."""
-    live.step = row["step"]
-    for k, v in row.items():
-        if k != "step" and math.isfinite(v):
-            live.log_metric(k, v)
-    if samples is not None:
-        live.log_image("samples.png", samples)
-    live.next_step()
 
 
 def next_multiple(nimg: int, every: int) -> int:

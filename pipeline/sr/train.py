@@ -15,7 +15,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from pipeline.fsutil import atomic_path
+from pipeline.runfiles import log_row, save
 from pipeline.sr.config import UpscaleConfig
 from pipeline.sr.degrade import Degradation, Patches
 from pipeline.sr.net import Upscaler
@@ -27,11 +27,6 @@ WATCH_SIDE = 128   # held-out crops watched during training: the centre this man
 
 class TrainingDiverged(RuntimeError):
     """The loss stopped being a finite number; the message names the key to change."""
-
-
-def save(obj, path: Path) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:   # a file object: same weights, same bytes
-        torch.save(obj, f)
 
 
 def load_upscaler(path: Path, device: str = "cpu") -> Upscaler:
@@ -67,14 +62,6 @@ def gain_db(net: Upscaler, crops: list[np.ndarray], device: str) -> float:
         gains.append(psnr(im, upscale(net, small, device=device), s) - psnr(im, CLASSIC["lanczos"](small, s), s))
     net.train()
     return float(np.mean(gains))
-
-
-def log_row(live, row: dict) -> None:
-    live.step = row["step"]
-    for k, v in row.items():
-        if k != "step" and math.isfinite(v):
-            live.log_metric(k, v)
-    live.next_step()
 
 
 def train(cfg: UpscaleConfig, images: list[torch.Tensor], held_out: list[np.ndarray], out: Path,
