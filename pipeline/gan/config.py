@@ -25,7 +25,7 @@ LENGTH_KEYS = ("kimg", "fade_kimg", "stable_kimg")   # required where they apply
 SHARED_KEYS = ("seed", "device", "z_dim", "channels", "loss", "gamma", "r1_every", "ema_kimg", "augment",
                "augment_p", "ada_target", "ada_kimg", "xflip", "watch_kimg", "watch_samples",
                "collapse_modes", "collapse_top3", "collapse_recall", "checkpoint_kimg", "max_rollbacks", "mbstd_group",
-               "mode_seeking", "pack", "growth")
+               "mode_seeking", "pack", "growth", "lr_decay", "gamma_decay")
 # Widths for 2 CPU cores; ProGAN-like on a GPU: {4: 512, 8: 512, 16: 512, 32: 512, 64: 256, 128: 128, 256: 64}
 CPU_CHANNELS = {4: 32, 8: 32, 16: 16, 32: 16, 64: 8, 128: 8, 256: 8}
 
@@ -50,6 +50,10 @@ class TrainConfig:
     loss: str = knob("rpgan", choices=LOSSES)
     gamma: float = knob(1.0, minimum=0)
     r1_every: int = knob(4, minimum=1)          # lazy regularisation interval (ns-r1, rpgan)
+    # R3GAN's schedules: over each stage, the learning rate and gamma fall along a cosine from their
+    # value to this share of it at the stage's cap (R3GAN: lr 4x, gamma 10x); 1: constant
+    lr_decay: float = knob(1.0, minimum=0, maximum=1)
+    gamma_decay: float = knob(1.0, minimum=0, maximum=1)
     ema_kimg: float = knob(3.0, minimum=0)
     ema_rampup: float | None = 0.05
     augment: tuple[str, ...] = knob(POLICIES, choices=POLICIES)
