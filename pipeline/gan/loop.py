@@ -348,7 +348,8 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
         # halving of progress.lr carries through.
         t = progress.nimg / total_nimg
         lr = progress.lr * cosine_share(cfg.lr_decay, t)
-        state.set_lr(lr)
+        if cfg.lr_decay != 1.0:
+            state.set_lr(lr)
         gamma_share = cosine_share(cfg.gamma_decay, t)
 
         # Discriminator step.
