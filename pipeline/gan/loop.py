@@ -147,17 +147,24 @@ def critic(state: TrainState, policy: tuple[str, ...], alpha: float, autocast):
     return score
 
 
-def penalty_weight(cfg: TrainConfig, step: int) -> float:
-    """WGAN-GP's every step; R1's (and RpGAN's R1 + R2) only every r1_every steps (lazy regularisation), scaled."""
-    if cfg.loss == "wgan-gp":
-        return cfg.gamma
-    return cfg.gamma * cfg.r1_every if step % cfg.r1_every == 0 else 0.0
-
-
 def cosine_share(final: float, t: float) -> float:
     """R3GAN's cosine schedule at progress ``t`` (0 to 1): 1 at the start, ``final`` at the end."""
     t = min(max(t, 0.0), 1.0)
     return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def scheduled_gamma(cfg: TrainConfig, t: float) -> float:
+    """``train.gamma`` at stage progress ``t``, along its schedule (``train.gamma_decay``; 1: constant)."""
+    return cfg.gamma * cosine_share(cfg.gamma_decay, t)
+
+
+def penalty_weight(cfg: TrainConfig, step: int, t: float) -> float:
+    """WGAN-GP's every step; R1's (and RpGAN's R1 + R2) only every r1_every steps (lazy regularisation), scaled;
+    gamma as scheduled at stage progress ``t``."""
+    gamma = scheduled_gamma(cfg, t)
+    if cfg.loss == "wgan-gp":
+        return gamma
+    return gamma * cfg.r1_every if step % cfg.r1_every == 0 else 0.0
 
 
 def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor, module: torch.nn.Module) -> None:
@@ -344,19 +351,18 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
         alpha = min(1.0, progress.nimg / fade_nimg) if fade_nimg else 1.0
         real = fade_reals(fetch_reals(data, batch, cfg.xflip, gens["data"], device), alpha, cfg.growth == "skip")
         score = critic(state, cfg.augment, alpha, autocast)
-        # Learning rate and penalty weight along their schedules (constant at decay 1); a rollback's
-        # halving of progress.lr carries through.
+        # The learning rate along its schedule (constant at lr_decay 1); a rollback's halving of
+        # progress.lr carries through. Gamma's schedule is penalty_weight's.
         t = progress.nimg / total_nimg
         lr = progress.lr * cosine_share(cfg.lr_decay, t)
         if cfg.lr_decay != 1.0:
             state.set_lr(lr)
-        gamma_share = cosine_share(cfg.gamma_decay, t)
 
         # Discriminator step.
         with autocast:
             fake = G(torch.randn(batch, cfg.z_dim, device=device), alpha).float()
         loss_d, logs_d, real_scores = d_loss(cfg.loss, score, real, fake.detach(),
-                                             penalty_weight(cfg, progress.step) * gamma_share, gens["aug"])
+                                             penalty_weight(cfg, progress.step, t), gens["aug"])
         penalty = logs_d.get("penalty", 0.0)
         if diverged([loss_d.item()], penalty, cfg.gp_limit, device):
             roll_back(state, last_good, cfg, rank, loss_d.item(), math.nan, penalty)
@@ -395,7 +401,7 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
             kimg_s = (progress.nimg - nimg0) / 1000 / max(time.time() - t0, 1e-9)
             row = {"step": progress.nimg, "kimg": progress.nimg / 1000, **logs, "augment_p": ada.p,
                    "ada_rt": ada.last_rt, **figures, "kimg_per_s": kimg_s, "lr": lr,
-                   "gamma": cfg.gamma * gamma_share}
+                   "gamma": scheduled_gamma(cfg, t)}
             progress.history.append(row)
             if rank == 0:
                 bar.set_postfix(g=f"{logs['g_loss']:.2f}", d=f"{logs['d_loss']:.2f}", p=f"{ada.p:.2f}",
