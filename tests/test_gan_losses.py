@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from pipeline.gan.losses import g_loss, mode_seeking, rpgan_d
+from pipeline.gan.augment import AdaptiveP
+from pipeline.gan.losses import d_loss, g_loss, mode_seeking, rpgan_d
 
 
 def test_mode_seeking_is_large_for_collapsed_samples_and_its_gradient_spreads_them():
@@ -39,6 +40,25 @@ def test_rpgan_pairs_each_real_with_a_fake_and_penalises_both_sides():
     assert logs["penalty"] == pytest.approx(24.0)
     loss0, logs0, _ = rpgan_d(D, real, fake, gamma=0.0)       # a lazy step: no penalty
     assert loss0.item() == pytest.approx(math.log1p(math.exp(-12))) and "penalty" not in logs0
+
+
+@pytest.mark.parametrize("offset", [-100.0, 0.0, 100.0])
+def test_ada_watches_rpgan_margins_which_the_scores_common_offset_cannot_move(offset):
+    """The pairing loss is the same for D and D + c, so the sign of the raw real scores says nothing
+    about overfitting. ADA watches each real's margin over its fake: a D that ranks 3 of 4 reals above
+    their fakes is 'sure' (E[sign] = 0.5) whatever c is, and p rises above a target of 0.4."""
+    D = lambda x: x.flatten(1).sum(1) + offset   # noqa: E731
+    real = torch.tensor([1.0, 1.0, 1.0, -1.0]).view(4, 1, 1, 1)
+    fake = torch.zeros(4, 1, 1, 1)
+    loss, _, sureness = d_loss("rpgan", D, real, fake, 0.0)
+    assert torch.equal(sureness, torch.tensor([1.0, 1.0, 1.0, -1.0]))
+    assert loss.item() == pytest.approx((3 * math.log1p(math.exp(-1)) + math.log1p(math.e)) / 4)
+    ada = AdaptiveP(0.0, target=0.4, speed_kimg=1)
+    ada.observe(sureness)
+    ada.update(100)
+    assert ada.last_rt == 0.5 and ada.p == pytest.approx(0.1)
+    _, _, separable = d_loss("ns-r1", D, real, fake, 0.0)      # a separable loss anchors the sign itself
+    assert torch.equal(separable, D(real))
 
 
 def test_rpgan_generator_loss_is_relative_to_the_paired_reals():

@@ -70,6 +70,9 @@ def augment(x: torch.Tensor, p: float, policy: tuple[str, ...] = POLICIES,
 class AdaptiveP:
     """ADA's controller: raise p while E[sign(D(real))] exceeds ``target``, lower it otherwise.
 
+    Under RpGAN it is fed each real's margin over its paired fake instead (see ``losses``):
+    the raw real scores carry an offset the loss never fixes, and their sign drifts with it.
+
     ``speed_kimg`` is how many thousand images it takes p to move from 0 to 1.
     """
 
@@ -78,8 +81,8 @@ class AdaptiveP:
         self.signs: list[float] = []
         self.last_rt = float("nan")
 
-    def observe(self, real_scores: torch.Tensor) -> None:
-        self.signs.append(real_scores.detach().sign().mean().item())
+    def observe(self, sureness: torch.Tensor) -> None:
+        self.signs.append(sureness.detach().sign().mean().item())
 
     def update(self, nimg: int) -> None:
         """Adjust p after ``nimg`` images since the last update."""

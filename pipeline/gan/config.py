@@ -57,7 +57,8 @@ class TrainConfig:
     ema_kimg: float = knob(3.0, minimum=0)
     ema_rampup: float | None = 0.05
     augment: tuple[str, ...] = knob(POLICIES, choices=POLICIES)
-    ada_target: float = knob(0.6, minimum=0, maximum=1)   # raise p while E[sign(D(real))] is above this
+    # raise p while E[sign(D(real))] is above this; rpgan: E[sign(D(real) - D(fake))], each pair's margin
+    ada_target: float = knob(0.6, minimum=0, maximum=1)
     ada_kimg: float = knob(20.0, minimum=0)
     augment_p: float = knob(0.0, minimum=0, maximum=1)   # starting probability of each transform
     xflip: bool = False

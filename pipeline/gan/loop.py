@@ -361,14 +361,14 @@ def train(cfg: TrainConfig, reals: np.ndarray, start: dict | None, out_dir: Path
         # Discriminator step.
         with autocast:
             fake = G(torch.randn(batch, cfg.z_dim, device=device), alpha).float()
-        loss_d, logs_d, real_scores = d_loss(cfg.loss, score, real, fake.detach(),
-                                             penalty_weight(cfg, progress.step, t), gens["aug"])
+        loss_d, logs_d, sureness = d_loss(cfg.loss, score, real, fake.detach(),
+                                          penalty_weight(cfg, progress.step, t), gens["aug"])
         penalty = logs_d.get("penalty", 0.0)
         if diverged([loss_d.item()], penalty, cfg.gp_limit, device):
             roll_back(state, last_good, cfg, rank, loss_d.item(), math.nan, penalty)
             continue
         optimizer_step(opt_d, loss_d, D)
-        ada.observe(real_scores)
+        ada.observe(sureness)
 
         # Generator step, against the updated discriminator.
         with frozen(D):

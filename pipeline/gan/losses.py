@@ -1,10 +1,15 @@
 """GAN losses: WGAN-GP with drift (ProGAN), non-saturating with R1 (StyleGAN), RpGAN with R1 + R2 (R3GAN).
 
-Each ``d_loss`` returns (loss, logs) for the discriminator step, each ``g_loss``
-the generator loss. ``D`` is any callable mapping images to scores (N,); the
-caller wraps augmentation and fade-in into it. A packing D (PacGAN) gives one
-score per pack of consecutive images, so each penalty is taken per pack: the
-gradient norm of one score over its whole input.
+Each ``d_loss`` returns (loss, logs, sureness) for the discriminator step, each
+``g_loss`` the generator loss. ``sureness`` is what ADA's overfitting heuristic takes
+the sign of, one value per score: the real scores for a separable loss, whose sign
+the loss anchors; for RpGAN each real's margin over its paired fake, because the
+pairing loss sees only differences and leaves the scores' common offset free.
+
+``D`` is any callable mapping images to scores (N,); the caller wraps augmentation
+and fade-in into it. A packing D (PacGAN) gives one score per pack of consecutive
+images, so each penalty is taken per pack: the gradient norm of one score over its
+whole input.
 """
 from __future__ import annotations
 
@@ -78,7 +83,7 @@ def rpgan_d(D: Critic, real: torch.Tensor, fake: torch.Tensor, gamma: float = 10
         r1, r2 = (per_score(grad, real_scores).pow(2).sum(dim=1).mean() for grad in (grad_real, grad_fake))
         loss = loss + gamma / 2 * (r1 + r2)
         logs["penalty"] = (r1 + r2).item()
-    return loss, logs, real_scores
+    return loss, logs, (real_scores - fake_scores).detach()
 
 
 def rpgan_g(D: Critic, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
