@@ -116,3 +116,22 @@ def test_fade_reals_of_a_skip_generator_upsample_as_it_does():
     x = torch.randn(2, 3, 16, 16)
     assert torch.equal(fade_reals(x, 1.0, skip=True), x)
     torch.testing.assert_close(fade_reals(x, 0.0, skip=True), smooth_upsample(downsample(x)))
+
+
+def test_reals_and_fakes_scored_in_one_pass_get_the_scores_and_gradients_of_two():
+    """``parts=2``: minibatch stddev groups each half on its own, so one pass over reals and fakes
+    scores each side as its own pass would, and R1/R2's input gradients stay each side's own; one
+    pass without it mixes the halves' statistics."""
+    for pack in (1, 2):
+        torch.manual_seed(pack)
+        D = Discriminator(CH, 16, 8, mbstd_group=4, pack=pack)
+        D.grow()
+        real, fake = torch.randn(8, 3, 32, 32), torch.randn(8, 3, 32, 32) * 3
+        both = torch.cat([real, fake]).requires_grad_(True)
+        scores = D(both, alpha=0.5, parts=2)
+        alone = [x.clone().requires_grad_(True) for x in (real, fake)]
+        separate = torch.cat([D(x, alpha=0.5) for x in alone])
+        torch.testing.assert_close(scores, separate)
+        grad, = torch.autograd.grad(scores.sum(), both)
+        torch.testing.assert_close(grad, torch.cat(torch.autograd.grad(separate.sum(), alone)))
+        assert not torch.allclose(D(both, alpha=0.5), separate, atol=1e-4)

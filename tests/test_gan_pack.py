@@ -66,7 +66,7 @@ def test_packs_of_two_tell_repeated_samples_from_reals_and_single_samples_cannot
 def test_penalties_are_taken_per_pack():
     """D(x) = sum of each pack's pixels: every input gradient is 1, so a pack of two 3x2x2 images has
     a squared gradient norm of 24 (12 alone). R1 = 24, R1 + R2 = 48, and the WGAN-GP term (sqrt(24) - 1)^2."""
-    D = lambda x: x.reshape(len(x) // 2, -1).sum(1)   # noqa: E731
+    D = lambda x, parts=1: x.reshape(len(x) // 2, -1).sum(1)   # noqa: E731
     real, fake = torch.ones(4, 3, 2, 2), torch.zeros(4, 3, 2, 2)
     _, logs, scores = ns_r1_d(D, real, fake, gamma=1.0)
     assert scores.shape == (2,) and logs["penalty"] == pytest.approx(24.0)

@@ -48,20 +48,23 @@ def lrelu(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, LRELU_SLOPE)
 
 
-def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
+def minibatch_stddev(x: torch.Tensor, group: int = 4, parts: int = 1) -> torch.Tensor:
     """Append one channel: the mean feature stddev over groups of ``group`` images.
 
     Lets the discriminator see how varied a batch is, so a generator that makes
-    one image over and over is easy to spot. Output has C + 1 channels.
+    one image over and over is easy to spot. Output has C + 1 channels. The batch
+    may hold ``parts`` equal slices (reals and fakes scored in one pass): each forms
+    its own groups, so every image gets what it would get scored with its slice alone.
     """
     n, c, h, w = x.shape
-    g = min(group, n)
-    while n % g:
+    m = n // parts
+    g = min(group, m)
+    while m % g:
         g -= 1
-    y = x.float().reshape(g, -1, c, h, w)
-    y = (y - y.mean(0)).pow(2).mean(0).add(1e-8).sqrt()   # (n/g, c, h, w)
-    y = y.mean(dim=(1, 2, 3)).to(x.dtype)                 # (n/g,)
-    y = y.reshape(1, -1, 1, 1).repeat(g, 1, h, w).reshape(n, 1, h, w)
+    y = x.float().reshape(parts, g, -1, c, h, w)
+    y = (y - y.mean(1, keepdim=True)).pow(2).mean(1).add(1e-8).sqrt()   # (parts, m/g, c, h, w)
+    y = y.mean(dim=(2, 3, 4)).to(x.dtype)                                # (parts, m/g)
+    y = y.reshape(parts, 1, -1, 1, 1).repeat(1, g, 1, h, w).reshape(n, 1, h, w)
     return torch.cat([x, y], dim=1)
 
 

@@ -141,9 +141,9 @@ def fetch_reals(data: torch.Tensor, batch: int, xflip: bool, g: torch.Generator,
 
 def critic(state: TrainState, policy: tuple[str, ...], alpha: float, autocast):
     """D as the losses call it: behind the augmentation, at fade-in ``alpha``."""
-    def score(x: torch.Tensor) -> torch.Tensor:
+    def score(x: torch.Tensor, parts: int = 1) -> torch.Tensor:
         with autocast:
-            return state.D(augment(x, state.ada.p, policy, state.gens["aug"]), alpha).float()
+            return state.D(augment(x, state.ada.p, policy, state.gens["aug"]), alpha, parts).float()
     return score
 
 

@@ -7,9 +7,11 @@ the loss anchors; for RpGAN each real's margin over its paired fake, because the
 pairing loss sees only differences and leaves the scores' common offset free.
 
 ``D`` is any callable mapping images to scores (N,); the caller wraps augmentation
-and fade-in into it. A packing D (PacGAN) gives one score per pack of consecutive
-images, so each penalty is taken per pack: the gradient norm of one score over its
-whole input.
+and fade-in into it. ``D(x, parts=2)`` scores two equal batches in one pass, each as
+if alone: reals and fakes go through together, since on small networks a pass costs
+mostly its per-layer overhead. A packing D (PacGAN) gives one score per pack of
+consecutive images, so each penalty is taken per pack: the gradient norm of one score
+over its whole input.
 """
 from __future__ import annotations
 
@@ -18,7 +20,12 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-Critic = Callable[[torch.Tensor], torch.Tensor]
+Critic = Callable[..., torch.Tensor]   # D(images, parts=1) -> scores
+
+
+def score_pair(D: Critic, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(D(real), D(fake)) from one pass over both; gradients reach each input as from its own pass."""
+    return D(torch.cat([real, fake]), parts=2).chunk(2)
 
 
 def per_score(grad: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
@@ -28,7 +35,7 @@ def per_score(grad: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
 
 def wgan_gp_d(D: Critic, real: torch.Tensor, fake: torch.Tensor, gamma: float = 10.0,
               drift: float = 1e-3, g: torch.Generator | None = None) -> tuple[torch.Tensor, dict, torch.Tensor]:
-    real_scores, fake_scores = D(real), D(fake)
+    real_scores, fake_scores = score_pair(D, real, fake)
     # one point on the line from real to fake per score (a pack's images move together)
     eps = torch.rand(len(real_scores), 1, 1, 1, generator=g, device=real.device, dtype=real.dtype)
     mixed = torch.lerp(real, fake, eps.repeat_interleave(len(real) // len(real_scores), 0)).requires_grad_(True)
@@ -47,7 +54,7 @@ def ns_r1_d(D: Critic, real: torch.Tensor, fake: torch.Tensor, gamma: float = 10
             g: torch.Generator | None = None) -> tuple[torch.Tensor, dict, torch.Tensor]:
     """With gamma = 0 (lazy regularisation between R1 steps) the penalty is skipped."""
     real = real.detach().requires_grad_(gamma > 0)
-    real_scores, fake_scores = D(real), D(fake)
+    real_scores, fake_scores = score_pair(D, real, fake)
     loss = F.softplus(fake_scores).mean() + F.softplus(-real_scores).mean()
     logs = {"d_loss": loss.item()}
     if gamma > 0:
@@ -72,12 +79,12 @@ def rpgan_d(D: Critic, real: torch.Tensor, fake: torch.Tensor, gamma: float = 10
     """
     real = real.detach().requires_grad_(gamma > 0)
     fake = fake.detach().requires_grad_(gamma > 0)
-    real_scores, fake_scores = D(real), D(fake)
+    real_scores, fake_scores = score_pair(D, real, fake)
     loss = F.softplus(fake_scores - real_scores).mean()
     logs = {"d_loss": loss.item()}
     if gamma > 0:
-        # D scores each batch on its own (minibatch stddev mixes samples of one batch), so each
-        # gradient of the summed scores is that side's own
+        # each side's scores depend on its own images alone (minibatch stddev groups within a part),
+        # so each gradient of the summed scores is that side's own
         grad_real, grad_fake = torch.autograd.grad(real_scores.sum() + fake_scores.sum(), (real, fake),
                                                    create_graph=True)
         r1, r2 = (per_score(grad, real_scores).pow(2).sum(dim=1).mean() for grad in (grad_real, grad_fake))

@@ -138,8 +138,8 @@ class DOutput(nn.Module):
         self.dense = EqualizedLinear(ch * 16, ch)
         self.out = EqualizedLinear(ch, 1, gain=1.0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = lrelu(self.conv(minibatch_stddev(x, self.group)))
+    def forward(self, x: torch.Tensor, parts: int = 1) -> torch.Tensor:
+        x = lrelu(self.conv(minibatch_stddev(x, self.group, parts)))
         return self.out(lrelu(self.dense(x.flatten(1)))).squeeze(1)
 
 
@@ -167,11 +167,12 @@ class Discriminator(nn.Module):
         self.from_rgb[str(res)] = EqualizedConv2d(3 * self.pack, self.channels[res], 1)
         self.resolution = res
 
-    def forward(self, x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
-        """Scores shaped (N / pack,) for images x (NCHW, [-1, 1]) at ``self.resolution``."""
+    def forward(self, x: torch.Tensor, alpha: float = 1.0, parts: int = 1) -> torch.Tensor:
+        """Scores shaped (N / pack,) for images x (NCHW, [-1, 1]) at ``self.resolution``; with ``parts``
+        > 1, x is that many equal batches scored in one pass, each as if alone (minibatch stddev)."""
         n, c, h, w = x.shape
-        if n % self.pack:
-            raise ValueError(f"a batch of {n} images does not split into packs of {self.pack}")
+        if n % (self.pack * parts):
+            raise ValueError(f"a batch of {n} images does not split into {parts} part(s) of packs of {self.pack}")
         x = x.reshape(n // self.pack, c * self.pack, h, w)
         res = self.resolution
         h = lrelu(self.from_rgb[str(res)](x))
@@ -182,7 +183,7 @@ class Discriminator(nn.Module):
             h = torch.lerp(low, h, alpha)
         for r in reversed(_levels(8, res // 2)):
             h = self.blocks[str(r)](h)
-        return self.output(h)
+        return self.output(h, parts)
 
 
 def fade_reals(x: torch.Tensor, alpha: float, skip: bool = False) -> torch.Tensor:
