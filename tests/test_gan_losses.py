@@ -101,3 +101,9 @@ def test_rpgan_with_a_real_discriminator_matches_separate_passes_over_reals_and_
     assert logs["penalty"] == pytest.approx(penalty.item(), rel=1e-5)
     for a, b in zip(got, torch.autograd.grad(expected, list(D.parameters()))):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_one_pass_refuses_unequal_reals_and_fakes():
+    D = lambda x, parts=1: x.flatten(1).sum(1)   # noqa: E731
+    with pytest.raises(ValueError, match="4 reals and 2 fakes"):
+        rpgan_d(D, torch.ones(4, 3, 2, 2), torch.zeros(2, 3, 2, 2), gamma=0.0)

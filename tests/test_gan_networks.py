@@ -4,7 +4,7 @@ import copy
 
 import torch
 
-from pipeline.gan.layers import downsample, smooth_upsample, upsample
+from pipeline.gan.layers import downsample, minibatch_stddev, smooth_upsample, upsample
 from pipeline.gan.networks import Discriminator, Generator, fade_reals
 
 torch.set_num_threads(1)
@@ -135,3 +135,10 @@ def test_reals_and_fakes_scored_in_one_pass_get_the_scores_and_gradients_of_two(
         grad, = torch.autograd.grad(scores.sum(), both)
         torch.testing.assert_close(grad, torch.cat(torch.autograd.grad(separate.sum(), alone)))
         assert not torch.allclose(D(both, alpha=0.5), separate, atol=1e-4)
+
+
+def test_one_pass_groups_each_half_alone_when_the_group_does_not_divide_it():
+    """Halves of 6 with group 4: each half falls back to groups of 3, as a pass over it alone does."""
+    real, fake = torch.randn(6, 5, 4, 4), torch.randn(6, 5, 4, 4) * 4
+    torch.testing.assert_close(minibatch_stddev(torch.cat([real, fake]), group=4, parts=2),
+                               torch.cat([minibatch_stddev(real, group=4), minibatch_stddev(fake, group=4)]))

@@ -25,6 +25,8 @@ Critic = Callable[..., torch.Tensor]   # D(images, parts=1) -> scores
 
 def score_pair(D: Critic, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(D(real), D(fake)) from one pass over both; gradients reach each input as from its own pass."""
+    if len(real) != len(fake):
+        raise ValueError(f"{len(real)} reals and {len(fake)} fakes: one pass scores equal halves")
     return D(torch.cat([real, fake]), parts=2).chunk(2)
 
 
