@@ -172,7 +172,8 @@ class Discriminator(nn.Module):
         > 1, x is that many equal batches scored in one pass, each as if alone (minibatch stddev)."""
         n, c, h, w = x.shape
         if n % (self.pack * parts):
-            raise ValueError(f"a batch of {n} images does not split into {parts} part(s) of packs of {self.pack}")
+            into = f"{parts} equal parts, each of packs of" if parts > 1 else "packs of"
+            raise ValueError(f"a batch of {n} images does not split into {into} {self.pack}")
         x = x.reshape(n // self.pack, c * self.pack, h, w)
         res = self.resolution
         h = lrelu(self.from_rgb[str(res)](x))
