@@ -73,8 +73,9 @@ class Family:
     def mode_names(self) -> list[str]:
         return [f"{lay}-{pal}" for lay, pal in self.modes]
 
-    def render(self, mode: int, size: int, rng: np.random.Generator) -> np.ndarray:
-        """One painting of ``mode`` as a (size, size, 3) uint8 array."""
+    def render(self, mode: int, size: int, rng: np.random.Generator, grain: float = 1.0) -> np.ndarray:
+        """One painting of ``mode`` as a (size, size, 3) uint8 array; ``grain`` scales its fine grain
+        (0: none), drawing the same random numbers, so the painting is otherwise the same."""
         layout, palette = self.modes[mode]
         canvas, colours = self.palettes[palette]
         xx, yy = _grid(size)
@@ -92,10 +93,10 @@ class Family:
         low = Image.fromarray(rng.normal(0, 1, (cells, cells)).astype(np.float32), mode="F")
         low = np.asarray(low.resize((size, size), Image.BICUBIC))
         g = min(size, GRAIN_CELLS)
-        grain = rng.normal(0, 3, (g, g))
+        fine = grain * rng.normal(0, 3, (g, g))
         if g < size:
-            grain = np.asarray(Image.fromarray(grain.astype(np.float32), mode="F").resize((size, size), Image.BICUBIC))
-        img = img * (1 + 0.05 * low[..., None]) + grain[..., None]
+            fine = np.asarray(Image.fromarray(fine.astype(np.float32), mode="F").resize((size, size), Image.BICUBIC))
+        img = img * (1 + 0.05 * low[..., None]) + fine[..., None]
         if rng.random() < FRAME_PROB:
             w = rng.uniform(*FRAME_WIDTH)
             frame = (np.minimum(np.minimum(xx, 1 - xx), np.minimum(yy, 1 - yy)) < w)[..., None]
