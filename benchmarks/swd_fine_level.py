@@ -22,6 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.images.resize import square  # noqa: E402
 from pipeline.metrics import swd  # noqa: E402
 from pipeline.synthetic import COLOURFIELD  # noqa: E402
 
@@ -32,7 +33,7 @@ def paintings(n: int, seed: int, grain: float, size: int = 64) -> np.ndarray:
     for _ in range(n):
         mode = int(rng.integers(len(COLOURFIELD.modes)))
         image = COLOURFIELD.render(mode, 4 * size, np.random.default_rng(rng.integers(1 << 62)), grain=grain)
-        out.append(np.asarray(Image.fromarray(image).resize((size, size), Image.LANCZOS)))
+        out.append(square(Image.fromarray(image), size))   # prepare's crop and resize
     return np.stack(out)
 
 
@@ -67,6 +68,7 @@ def model_rows(model_dir: Path) -> None:
     variants = {"EMA": ema, "raw": raw,
                 "EMA, top rung raw": {k: raw[k] if k.startswith(rung) else v for k, v in ema.items()},
                 "EMA, top toRGB raw": {k: raw[k] if k.startswith(rung[1]) else v for k, v in ema.items()}}
+    level = f"level_{top}"
     print(f"{'weights':>20} {'modes':>5} {'uncl':>5} {'prec':>5} {'recall':>6} {'SWD 64':>7} {'floor':>5} {'KID':>5}")
     for name, weights in variants.items():
         G = ckpt.build_generator(state["config"])
@@ -75,7 +77,6 @@ def model_rows(model_dir: Path) -> None:
             samples = generate(G.eval(), latents(cfg.n_samples, G.z_dim, cfg.seed))
         m = measure(samples, train, labels, rule, cfg, classify=family and family.classify,
                     n_modes=len(family.modes) if family else 0).metrics
-        level = f"level_{top}"
         print(f"{name:>20} {m['modes']['covered'] or '-':>5} {m['modes']['unclassified_share'] or 0:5.2f} "
               f"{m['prdc']['precision']:5.2f} {m['prdc']['recall']:6.3f} {m['swd'][level]:7.1f} "
               f"{m['swd']['real_' + level]:5.1f} {m['kid']['samples']:5.2f}")
