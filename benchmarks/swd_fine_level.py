@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -27,27 +29,48 @@ from pipeline.metrics import swd  # noqa: E402
 from pipeline.synthetic import COLOURFIELD  # noqa: E402
 
 
+RENDER = 256   # scrape's synthetic size in params.yaml: prepare reduces from it
+
+
 def paintings(n: int, seed: int, grain: float, size: int = 64) -> np.ndarray:
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
         mode = int(rng.integers(len(COLOURFIELD.modes)))
-        image = COLOURFIELD.render(mode, 4 * size, np.random.default_rng(rng.integers(1 << 62)), grain=grain)
+        image = COLOURFIELD.render(mode, RENDER, np.random.default_rng(rng.integers(1 << 62)), grain=grain)
         out.append(square(Image.fromarray(image), size))   # prepare's crop and resize
     return np.stack(out)
 
 
+def band(images: np.ndarray) -> float:
+    """RMS of the finest Laplacian level, as SWD's pyramid builds it (0-255 units)."""
+    finest = swd.laplacian_pyramid(images.transpose(0, 3, 1, 2).astype(np.float32), 2)[0]
+    return float(np.sqrt(np.mean(finest ** 2)))
+
+
+def row(name: str, images: np.ndarray, reference: np.ndarray) -> str:
+    levels, _ = swd.swd(images, reference, seed=123)
+    return (f"{name:>16} " + "  ".join(f"{levels[r]:6.1f}" for r in sorted(levels, reverse=True))
+            + f"  {band(images) / band(reference):5.2f}")
+
+
+def enlarged(images: np.ndarray, mode: str) -> np.ndarray:
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, scale_factor=2, mode=mode, **({} if mode == "nearest" else {"align_corners": False}))
+    return x.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
 def grain_rows(n: int) -> None:
     reference = paintings(n, 1, 1.0)
-    print(f"{'grain':>6} {'SWD x1e3 by level (64, 32, 16 px)':>36}")
+    print(f"{'paintings':>16} {'SWD x1e3 at 64, 32, 16 px':>22}   band")
     for grain in (1.0, 0.0, 0.5, 2.0):
-        levels, _ = swd.swd(paintings(n, 2, grain), reference, seed=123)
-        print(f"{grain:>6} " + "  ".join(f"{levels[r]:6.1f}" for r in sorted(levels, reverse=True)))
+        print(row(f"grain x{grain}", paintings(n, 2, grain), reference))
+    small = paintings(n, 2, 1.0, size=32)
+    for mode in ("nearest", "bilinear", "bicubic"):
+        print(row(f"32 px, {mode}", enlarged(small, mode), reference))
 
 
 def model_rows(model_dir: Path) -> None:
-    import torch
-
     from pipeline import params as P
     from pipeline.evaluate import DATA, train_labels
     from pipeline.gan import checkpoint as ckpt
@@ -69,7 +92,8 @@ def model_rows(model_dir: Path) -> None:
                 "EMA, top rung raw": {k: raw[k] if k.startswith(rung) else v for k, v in ema.items()},
                 "EMA, top toRGB raw": {k: raw[k] if k.startswith(rung[1]) else v for k, v in ema.items()}}
     level = f"level_{top}"
-    print(f"{'weights':>20} {'modes':>5} {'uncl':>5} {'prec':>5} {'recall':>6} {'SWD 64':>7} {'floor':>5} {'KID':>5}")
+    print(f"{'weights':>20} {'modes':>5} {'uncl':>5} {'prec':>5} {'recall':>6} {'SWD 64':>7} {'floor':>5} {'KID':>5} "
+          f"{'band':>5}")
     for name, weights in variants.items():
         G = ckpt.build_generator(state["config"])
         G.load_state_dict(weights)
@@ -79,7 +103,7 @@ def model_rows(model_dir: Path) -> None:
                     n_modes=len(family.modes) if family else 0).metrics
         print(f"{name:>20} {m['modes']['covered'] or '-':>5} {m['modes']['unclassified_share'] or 0:5.2f} "
               f"{m['prdc']['precision']:5.2f} {m['prdc']['recall']:6.3f} {m['swd'][level]:7.1f} "
-              f"{m['swd']['real_' + level]:5.1f} {m['kid']['samples']:5.2f}")
+              f"{m['swd']['real_' + level]:5.1f} {m['kid']['samples']:5.2f} {band(samples) / band(train):5.2f}")
 
 
 def main() -> None:
