@@ -48,10 +48,10 @@ def band(images: np.ndarray) -> float:
     return float(np.sqrt(np.mean(finest ** 2)))
 
 
-def row(name: str, images: np.ndarray, reference: np.ndarray) -> str:
+def row(name: str, images: np.ndarray, reference: np.ndarray, reference_band: float) -> str:
     levels, _ = swd.swd(images, reference, seed=123)
     return (f"{name:>16} " + "  ".join(f"{levels[r]:6.1f}" for r in sorted(levels, reverse=True))
-            + f"  {band(images) / band(reference):5.2f}")
+            + f"  {band(images) / reference_band:5.2f}")
 
 
 def enlarged(images: np.ndarray, mode: str) -> np.ndarray:
@@ -62,12 +62,13 @@ def enlarged(images: np.ndarray, mode: str) -> np.ndarray:
 
 def grain_rows(n: int) -> None:
     reference = paintings(n, 1, 1.0)
+    reference_band = band(reference)
     print(f"{'paintings':>16} {'SWD x1e3 at 64, 32, 16 px':>22}   band")
     for grain in (1.0, 0.0, 0.5, 2.0):
-        print(row(f"grain x{grain}", paintings(n, 2, grain), reference))
+        print(row(f"grain x{grain}", paintings(n, 2, grain), reference, reference_band))
     small = paintings(n, 2, 1.0, size=32)
     for mode in ("nearest", "bilinear", "bicubic"):
-        print(row(f"32 px, {mode}", enlarged(small, mode), reference))
+        print(row(f"32 px, {mode}", enlarged(small, mode), reference, reference_band))
 
 
 def model_rows(model_dir: Path) -> None:
@@ -92,6 +93,7 @@ def model_rows(model_dir: Path) -> None:
                 "EMA, top rung raw": {k: raw[k] if k.startswith(rung) else v for k, v in ema.items()},
                 "EMA, top toRGB raw": {k: raw[k] if k.startswith(rung[1]) else v for k, v in ema.items()}}
     level = f"level_{top}"
+    train_band = band(train)
     print(f"{'weights':>20} {'modes':>5} {'uncl':>5} {'prec':>5} {'recall':>6} {'SWD 64':>7} {'floor':>5} {'KID':>5} "
           f"{'band':>5}")
     for name, weights in variants.items():
@@ -103,7 +105,7 @@ def model_rows(model_dir: Path) -> None:
                     n_modes=len(family.modes) if family else 0).metrics
         print(f"{name:>20} {m['modes']['covered'] or '-':>5} {m['modes']['unclassified_share'] or 0:5.2f} "
               f"{m['prdc']['precision']:5.2f} {m['prdc']['recall']:6.3f} {m['swd'][level]:7.1f} "
-              f"{m['swd']['real_' + level]:5.1f} {m['kid']['samples']:5.2f} {band(samples) / band(train):5.2f}")
+              f"{m['swd']['real_' + level]:5.1f} {m['kid']['samples']:5.2f} {band(samples) / train_band:5.2f}")
 
 
 def main() -> None:
