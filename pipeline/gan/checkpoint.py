@@ -30,7 +30,8 @@ def load(path: Path | str, device: str = "cpu") -> Any:
 
 def build_generator(config: dict) -> Generator:
     return Generator(config["z_dim"], {int(k): v for k, v in config["channels"].items()},
-                     config["resolution"], config["base"], config.get("skip", False))
+                     config["resolution"], config["base"], config.get("skip", False),
+                     config.get("latent_cells", 0), config.get("latent_scale", 0.0))
 
 
 def build_discriminator(config: dict) -> Discriminator:

@@ -281,6 +281,11 @@ def build(cfg: TrainConfig, start: dict | None):
             raise GrowthMismatch(f"train {cfg.resolution}px: the {start['config']['resolution']} px model was grown with "
                                  f"train.growth={'fade' if model['skip'] else 'skip'}; retrain every rung with "
                                  f"train.growth={cfg.growth}")
+        for key in ("latent_cells", "latent_scale"):
+            if start["config"].get(key, 0) != model[key]:
+                raise GrowthMismatch(f"train {cfg.resolution}px: the {start['config']['resolution']} px model was trained "
+                                     f"with train.{key}={start['config'].get(key, 0)}, this stage has {model[key]}; "
+                                     f"retrain every rung with the same train.{key}")
         prev = dict(start["config"], channels=model["channels"], skip=model["skip"])
         G, G_ema, D = ckpt.build_generator(prev), ckpt.build_generator(prev), ckpt.build_discriminator(prev)
         G.load_state_dict(start["G"])

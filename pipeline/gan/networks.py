@@ -12,6 +12,13 @@ StyleGAN2's skip generator (True) keeps every rung's picture: the output is the 
 rung's output, upsampled bilinearly, plus what the new toRGB adds (``alpha`` times it),
 and a grown toRGB starts at zero, so growing starts from the lower rung's images instead
 of from noise. The base rung is the same network either way.
+
+Latent cells (``cells`` > 0) make the generator a discontinuous function of its latent: the
+normalised latent falls in the cell of its largest projection on ``cells`` fixed random
+directions, and that cell's fixed offset (``cell_scale`` times a unit-RMS random vector) is added
+before the dense layer. A continuous generator on one Gaussian must draw in-between images where
+its output jumps between separate kinds of picture; with cells it can jump at the cell borders.
+The cell is a function of the latent, so every sampler draws plain Gaussian latents as before.
 """
 from __future__ import annotations
 
@@ -28,17 +35,32 @@ def _levels(lo: int, hi: int) -> list[int]:
     return [2 ** i for i in range(int(math.log2(lo)), int(math.log2(hi)) + 1)]
 
 
-class GInput(nn.Module):
-    """Latent -> 4x4 feature map."""
+CELL_SEED = 0   # the cells' directions and offsets: the same in every run, so models of one setting agree
 
-    def __init__(self, z_dim: int, ch: int):
+
+class GInput(nn.Module):
+    """Latent -> 4x4 feature map; with ``cells``, the latent's cell offset is added first."""
+
+    def __init__(self, z_dim: int, ch: int, cells: int = 0, cell_scale: float = 0.0):
         super().__init__()
         self.dense = EqualizedLinear(z_dim, ch * 16, gain=math.sqrt(2) / 4)
         self.conv = EqualizedConv2d(ch, ch, 3)
-        self.ch = ch
+        self.ch, self.cells = ch, cells
+        if cells:
+            # Fixed, not learned: learned offsets grew until each cell drew one picture (README).
+            g = torch.Generator().manual_seed(CELL_SEED)
+            self.register_buffer("cell_dirs", torch.randn(cells, z_dim, generator=g))
+            self.register_buffer("cell_offset", cell_scale * torch.randn(cells, z_dim, generator=g))
+
+    def cell(self, z: torch.Tensor) -> torch.Tensor:
+        """The cell of each latent (N,), from its largest projection on the cells' directions."""
+        return (z @ self.cell_dirs.T).argmax(dim=1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.dense(pixel_norm(z)).reshape(-1, self.ch, 4, 4)
+        z = pixel_norm(z)
+        if self.cells:
+            z = pixel_norm(z + self.cell_offset[self.cell(z)])
+        x = self.dense(z).reshape(-1, self.ch, 4, 4)
         x = pixel_norm(lrelu(x))
         return pixel_norm(lrelu(self.conv(x)))
 
@@ -57,10 +79,11 @@ class GBlock(nn.Module):
 
 
 class Generator(nn.Module):
-    def __init__(self, z_dim: int, channels: dict[int, int], resolution: int, base: int, skip: bool = False):
+    def __init__(self, z_dim: int, channels: dict[int, int], resolution: int, base: int, skip: bool = False,
+                 cells: int = 0, cell_scale: float = 0.0):
         super().__init__()
         self.z_dim, self.channels, self.base, self.skip = z_dim, dict(channels), base, skip
-        self.input = GInput(z_dim, channels[4])
+        self.input = GInput(z_dim, channels[4], cells, cell_scale)
         self.blocks = nn.ModuleDict()
         self.to_rgb = nn.ModuleDict()
         self.resolution = 4
