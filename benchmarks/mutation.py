@@ -17,7 +17,7 @@ Groups and the tests that guard them:
 Each mutant changes one spot: a comparison (< <= > >= == != is in), arithmetic (+ - * / // **), a number
 (c -> c+1, 2c, 0), True/False, and/or, a dropped ``not``, or a returned value (-> None). Mutants are applied
 one at a time to a scratch copy of the repository (never to the working tree) and judged by
-``python -m pytest -x -q -p no:cacheprovider`` on the guarding tests that reach the mutated function:
+``python -m pytest -x -q -p no:cacheprovider -n 0`` on the guarding tests that reach the mutated function:
 killed (a test fails), survived (all pass, or no guarding test reaches it) or timed out. Which tests reach
 which function is measured once per group by running its tests with a profiling hook (this module is
 also that pytest plugin: ``-p benchmarks.mutation``); a module constant runs the tests that reach any
@@ -55,7 +55,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SCRATCH = Path("/tmp/wallgan-mutation")      # probe caches; each run copies the repository into its own folder
 WORK = SCRATCH / f"repo-{os.getpid()}"
-PYTEST = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+# In one process (-n 0 overrides the suite's workers): the probe's hooks below see every test.
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0"]
 # Default sample per group, from one run here (2 busy cores): a mutant cost ~13 s on average in metrics
 # and http, ~30 s in neardup (a survivor runs the 60 s synthetic-scrape test) and ~60 s in gan (watch
 # fixtures and short training runs), plus 20-170 s per group to probe; these keep all four near 50 minutes.
@@ -379,7 +380,7 @@ def probe(name: str) -> dict:
         return json.loads(cache.read_text())
     print(f"[{name}] probing which tests reach which function: {' '.join(files)}", file=sys.stderr, flush=True)
     out = WORK / f"probe-{name}.json"
-    rc, seconds, log = _run([*PYTEST[:3], "-q", "-p", "no:cacheprovider", "-p", "benchmarks.mutation", *files],
+    rc, seconds, log = _run([*PYTEST, "-p", "benchmarks.mutation", *files],
                             3600, _env() | {"MUTATION_PROBE": str(out)})
     if rc != 0 or not out.exists():
         sys.exit(f"[{name}] the guarding tests fail without any mutant (exit {rc}):\n{log[-3000:]}")
@@ -411,7 +412,7 @@ def run_mutant(m: Mutant, items: dict, startup: float) -> None:
     try:
         path.write_text(original[:m.start] + m.new + original[m.end:])
         budget = 2 * sum(items[k]["seconds"] for k in chosen) + startup + 30
-        rc, m.seconds, log = _run([*PYTEST, *chosen], budget, _env())
+        rc, m.seconds, log = _run([*PYTEST, "-x", *chosen], budget, _env())
     finally:
         path.write_text(original)
     if rc is None:
