@@ -339,9 +339,12 @@ def test_content_size_is_the_trimmed_core_in_the_images_own_pixels(painting):
 
 def test_default_synthetic_paintings_are_all_kept():
     """The default scrape (1200 paintings, 24 modes, 50 of each) holds no copies: dedup merges none."""
-    from pipeline.sources.synthetic import Source
+    import io
+
+    from pipeline.images.parallel import imap
+    from pipeline.sources.synthetic import Source, paint
     source = Source()
     modes = np.random.default_rng(source.seed).permutation(np.arange(source.n) % len(colourfield.MODES))
-    paintings = [colourfield.render(int(m), source.size, np.random.default_rng([source.seed, i]))
-                 for i, m in enumerate(modes)]
+    jobs = [(source.family, int(m), source.size, source.seed, i) for i, m in enumerate(modes)]
+    paintings = [np.asarray(Image.open(io.BytesIO(png))) for png in imap(paint, jobs)]
     assert len(set(D.group(D.fingerprints(paintings)).tolist())) == source.n

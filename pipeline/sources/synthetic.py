@@ -13,8 +13,8 @@ from typing import Mapping
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
+from pipeline.images.parallel import imap
 from pipeline.synthetic import FAMILIES
 from pipeline.sources.store import RawStore
 from pipeline.params import build, knob
@@ -37,14 +37,22 @@ class Source:
         return build(cls, spec, name)
 
 
+def paint(job: tuple[str, int, int, int, int]) -> bytes:
+    """The PNG of painting ``i`` (mode ``mode``) of ``family`` at ``size`` px: ``(family, mode, size, seed, i)``."""
+    family, mode, size, seed, i = job
+    pixels = FAMILIES[family].render(mode, size, np.random.default_rng([seed, i]))
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def collect(source: Source, store: RawStore, http: HttpSettings) -> None:
-    """Render the paintings into ``store`` (``http`` is unused: nothing is fetched)."""
+    """Render the paintings into ``store`` on every core (``http`` is unused: nothing is fetched).
+
+    Each painting has its own seed, so the bytes are the same on any number of cores.
+    """
     n, size, seed, family = source.n, source.size, source.seed, FAMILIES[source.family]
-    modes = np.random.default_rng(seed).permutation(np.arange(n) % len(family.modes))
-    for i in tqdm(range(n), desc="synthetic paintings", unit="img"):
-        mode = int(modes[i])
-        pixels = family.render(mode, size, np.random.default_rng([seed, i]))
-        buf = io.BytesIO()
-        Image.fromarray(pixels).save(buf, format="PNG")
-        store.add(buf.getvalue(), source="synthetic", origin=f"synthetic:{seed}:{i}",
-                  mode=family.mode_names[mode])
+    modes = np.random.default_rng(seed).permutation(np.arange(n) % len(family.modes)).tolist()
+    jobs = [(source.family, mode, size, seed, i) for i, mode in enumerate(modes)]
+    for (_, mode, _, _, i), png in zip(jobs, imap(paint, jobs, desc="synthetic paintings")):
+        store.add(png, source="synthetic", origin=f"synthetic:{seed}:{i}", mode=family.mode_names[mode])
