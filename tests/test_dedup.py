@@ -342,9 +342,7 @@ def test_default_synthetic_paintings_are_all_kept():
     import io
 
     from pipeline.images.parallel import imap
-    from pipeline.sources.synthetic import Source, paint
+    from pipeline.sources.synthetic import Source, jobs, paint
     source = Source()
-    modes = np.random.default_rng(source.seed).permutation(np.arange(source.n) % len(colourfield.MODES))
-    jobs = [(source.family, int(m), source.size, source.seed, i) for i, m in enumerate(modes)]
-    paintings = [np.asarray(Image.open(io.BytesIO(png))) for png in imap(paint, jobs)]
+    paintings = [np.asarray(Image.open(io.BytesIO(png))) for png in imap(paint, jobs(source))]
     assert len(set(D.group(D.fingerprints(paintings)).tolist())) == source.n

@@ -46,13 +46,18 @@ def paint(job: tuple[str, int, int, int, int]) -> bytes:
     return buf.getvalue()
 
 
+def jobs(source: Source) -> list[tuple[str, int, int, int, int]]:
+    """``paint``'s job for each of ``source``'s paintings, in order: as many of each mode as ``n`` allows."""
+    n_modes = len(FAMILIES[source.family].modes)
+    modes = np.random.default_rng(source.seed).permutation(np.arange(source.n) % n_modes).tolist()
+    return [(source.family, mode, source.size, source.seed, i) for i, mode in enumerate(modes)]
+
+
 def collect(source: Source, store: RawStore, http: HttpSettings) -> None:
     """Render the paintings into ``store`` on every core (``http`` is unused: nothing is fetched).
 
     Each painting has its own seed, so the bytes are the same on any number of cores.
     """
-    n, size, seed, family = source.n, source.size, source.seed, FAMILIES[source.family]
-    modes = np.random.default_rng(seed).permutation(np.arange(n) % len(family.modes)).tolist()
-    jobs = [(source.family, mode, size, seed, i) for i, mode in enumerate(modes)]
-    for (_, mode, _, _, i), png in zip(jobs, imap(paint, jobs, desc="synthetic paintings")):
-        store.add(png, source="synthetic", origin=f"synthetic:{seed}:{i}", mode=family.mode_names[mode])
+    work, names = jobs(source), FAMILIES[source.family].mode_names
+    for (_, mode, _, seed, i), png in zip(work, imap(paint, work, desc="synthetic paintings")):
+        store.add(png, source="synthetic", origin=f"synthetic:{seed}:{i}", mode=names[mode])
