@@ -125,9 +125,24 @@ def test_values_dvc_writes_read_back_as_written(tmp_path):
     validate_all(params)
 
 
-def test_per_resolution_keys_under_train_say_where_they_belong():
-    with pytest.raises(P.ParamError, match=r"train.batch: a per-resolution setting: set it under res \(res.16.batch\)"):
-        validate_all(with_change("train.batch", 32))
+@pytest.mark.parametrize("key", ["batch", "ema_kimg"])
+def test_per_resolution_keys_under_train_say_where_they_belong(key):
+    with pytest.raises(P.ParamError, match=rf"train.{key}: a per-resolution setting: set it under res \(res.16.{key}\)"):
+        validate_all(with_change(f"train.{key}", 2))
+
+
+def test_each_resolution_trains_with_its_own_ema_half_life(tmp_path):
+    """`-S res.32.ema_kimg=2` changes the 32 px stage's EMA alone; the 64 px stage keeps its own (1 kimg)."""
+    from dvc.utils.hydra import apply_overrides
+
+    target = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", target)
+    apply_overrides(target, ["res.32.ema_kimg=2"])
+    params = P.load(target)
+    ladder = Ladder.from_params(params["ladder"])
+    half_lives = {size: TrainConfig.from_params(params["train"], params["res"], ladder, size).ema_kimg
+                  for size in (16, 32, 64)}
+    assert half_lives == {16: 3.0, 32: 2.0, 64: 1.0}
 
 
 @pytest.mark.parametrize("path, typo, expected", [
@@ -248,6 +263,7 @@ def test_integer_and_string_resolution_keys_are_both_accepted():
     ("res.64.lr", -1, "res.64.lr"),
     ("res.64.kimg", 5, "res.64.kimg"),         # the base trains kimg; 64 is grown
     ("res.64.lr", float("nan"), "res.64.lr"),
+    ("res.64.ema_kimg", -1, "res.64.ema_kimg"),
     ("ladder.grow", {"32": 16.5}, "ladder.grow.32"),
     ("evaluate.seed", -1, "evaluate.seed"),
     ("train.ada_target", 2, "train.ada_target"),

@@ -16,13 +16,13 @@ GROWTHS = ("skip", "fade")   # networks.Generator: skip=True (StyleGAN2's skip g
 POLICIES = ("color", "translation", "cutout")   # DiffAugment transforms (pipeline.gan.augment)
 # Per-resolution keys (``res.<size>``); the base trains ``kimg``, a grown size fades in, then stabilises;
 # either may end sooner on a plateau of the watched quality (``patience_kimg``).
-BASE_KEYS = ("batch", "lr", "kimg", "patience_kimg")
-GROWN_KEYS = ("batch", "lr", "fade_kimg", "stable_kimg", "patience_kimg")
+BASE_KEYS = ("batch", "lr", "ema_kimg", "kimg", "patience_kimg")
+GROWN_KEYS = ("batch", "lr", "ema_kimg", "fade_kimg", "stable_kimg", "patience_kimg")
 LENGTH_KEYS = ("kimg", "fade_kimg", "stable_kimg")   # required where they apply
 # Shared keys (``train``), each a params dep of every train stage in dvc.yaml; ``train.size`` (Ladder.top)
 # is deliberately not among them, so changing the top leaves the trained rungs cached.
 # Every other field is fixed by the stage (resolution, base) or internal.
-SHARED_KEYS = ("seed", "device", "z_dim", "channels", "loss", "gamma", "r1_every", "ema_kimg", "augment",
+SHARED_KEYS = ("seed", "device", "z_dim", "channels", "loss", "gamma", "r1_every", "augment",
                "augment_p", "ada_target", "ada_kimg", "xflip", "watch_kimg", "watch_samples",
                "collapse_modes", "collapse_top3", "collapse_recall", "checkpoint_kimg", "max_rollbacks", "mbstd_group",
                "mode_seeking", "pack", "growth", "lr_decay", "gamma_decay", "latent_cells", "latent_scale")
@@ -54,6 +54,8 @@ class TrainConfig:
     # value to this share of it at the stage's cap (R3GAN: lr 4x, gamma 10x); 1: constant
     lr_decay: float = knob(1.0, minimum=0, maximum=1)
     gamma_decay: float = knob(1.0, minimum=0, maximum=1)
+    # generator EMA half-life, thousands of images, per stage (res.<size>.ema_kimg): a grown rung starts at
+    # zero and trains a few kimg, so a long half-life keeps its early, faint state (README)
     ema_kimg: float = knob(3.0, minimum=0)
     ema_rampup: float | None = 0.05
     augment: tuple[str, ...] = knob(POLICIES, choices=POLICIES)
