@@ -108,9 +108,14 @@ def test_other_data_has_no_mode_figures_and_small_images_no_swd():
     assert math.isnan(w["swd"]) and 0 <= w["recall"] <= 1
 
 
-def test_swd_against_cached_reference_descriptors_is_swd():
+def test_swd_against_a_cached_reference_is_swd_to_the_bit():
     a, b = paintings(healthy(np.random.default_rng(5), 32), seed=5), paintings(half_the_modes(np.random.default_rng(6), 32), seed=6)
-    assert swd.swd_to(swd.descriptors(a, 3), b, 3) == swd.swd(a, b, 3)
+    reference = swd.Reference(a, 3)
+    assert swd.swd_to(reference, b) == swd.swd(a, b, 3)
+    assert swd.swd_to(reference, a) == swd.swd(a, a, 3) != swd.swd_to(reference, b)   # reused, not stale
+    assert swd.swd_to(swd.Reference(a, 4), b) == swd.swd(a, b, 4) != swd.swd(a, b, 3)
+    with pytest.raises(ValueError, match="equal shape"):
+        swd.swd_to(reference, b[:-1])
 
 
 def test_the_train_stage_logs_the_watch_at_every_interval(tmp_path):

@@ -94,7 +94,7 @@ class QualityWatch:
         ref, other = reals[np.sort(perm[:n])], reals[np.sort(perm[n:2 * n])]
         self.n, self.seed = n, seed
         self.features = prdc.features(ref)
-        self.descriptors = swd.descriptors(ref, seed) if ref.shape[1] >= swd.MIN_RESOLUTION else None
+        self.swd_reference = swd.Reference(ref, seed) if ref.shape[1] >= swd.MIN_RESOLUTION else None
         self.family, self.labels = detect(ref)
         self.synthetic = float(np.mean(self.labels >= 0)) >= SYNTHETIC_SHARE
         self.floor = {f"real_{k}": v for k, v in self.measure(other).items()
@@ -107,7 +107,7 @@ class QualityWatch:
             raise ValueError(f"the watch compares {self.n} samples, got {len(samples)}")
         pr = prdc.prdc(self.features, prdc.features(samples))
         out = {"precision": pr["precision"], "recall": pr["recall"],
-               "swd": swd.swd_to(self.descriptors, samples, self.seed)[1] if self.descriptors else float("nan")}
+               "swd": swd.swd_to(self.swd_reference, samples)[1] if self.swd_reference else float("nan")}
         if self.synthetic:
             n_modes = len(self.family.modes)
             labels = self.family.classify(samples)

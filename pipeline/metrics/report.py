@@ -100,8 +100,9 @@ def measure(samples: np.ndarray, train: np.ndarray, train_labels: np.ndarray | N
     # quality: SWD (ProGAN) -- samples vs real half A, and real half A vs real half B
     n = counts["swd_images"] = min(cfg.swd_images, half, len(samples))
     a, b = train[np.sort(real_a[:n])], train[np.sort(real_b[:n])]
-    fake_levels, fake_avg = swd.swd(a, samples[:n], seed=cfg.seed)
-    real_levels, real_avg = swd.swd(a, b, seed=cfg.seed)
+    reference = swd.Reference(a, seed=cfg.seed)
+    fake_levels, fake_avg = swd.swd_to(reference, samples[:n])
+    real_levels, real_avg = swd.swd_to(reference, b)
     out["swd"] = {"avg": fake_avg, "real_avg": real_avg,
                   **{f"level_{r}": v for r, v in fake_levels.items()},
                   **{f"real_level_{r}": v for r, v in real_levels.items()}}
