@@ -107,7 +107,7 @@ class QualityWatch:
             raise ValueError(f"the watch compares {self.n} samples, got {len(samples)}")
         pr = prdc.prdc(self.features, prdc.features(samples))
         out = {"precision": pr["precision"], "recall": pr["recall"],
-               "swd": swd.swd_to(self.swd_reference, samples)[1] if self.swd_reference else float("nan")}
+               "swd": swd.swd_to(self.swd_reference, samples)[1] if self.swd_reference is not None else float("nan")}
         if self.synthetic:
             n_modes = len(self.family.modes)
             labels = self.family.classify(samples)
